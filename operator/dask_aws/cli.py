@@ -14,9 +14,18 @@ SUBCOMMAND_MODULES = (
 )
 
 
+def _print_crd(args: argparse.Namespace) -> int:
+    from dask_aws.crd import crd_yaml
+
+    sys.stdout.write(crd_yaml())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dask-aws", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
+    crd = subparsers.add_parser("crd", help="print the DaskAwsCluster CustomResourceDefinition")
+    crd.set_defaults(func=_print_crd)
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser
