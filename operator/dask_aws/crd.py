@@ -75,8 +75,10 @@ def _structural(node: Schema) -> Schema:
         for name, child in node["properties"].items():
             child = _structural(child)
             # Defaulting {} lets nested defaults apply, so CEL rules may read them.
-            if child.get("type") == "object" and "properties" in child and not child.get(
-                "nullable"
+            if (
+                child.get("type") == "object"
+                and "properties" in child
+                and not child.get("nullable")
             ):
                 child.setdefault("default", {})
             props[name] = child
@@ -106,8 +108,11 @@ def _columns() -> list[Schema]:
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Desired", "type": "integer", "jsonPath": ".spec.workers.replicas"},
         {"name": "Running", "type": "integer", "jsonPath": ".status.replicas"},
-        {"name": "Ready", "type": "string",
-         "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+        {
+            "name": "Ready",
+            "type": "string",
+            "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+        },
         {"name": "Scheduler", "type": "string", "jsonPath": ".status.schedulerAddress"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]
@@ -129,30 +134,34 @@ def crd() -> Schema:
                 "shortNames": SHORT_NAMES,
                 "categories": CATEGORIES,
             },
-            "versions": [{
-                "name": VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {
-                    "status": {},
-                    "scale": {
-                        "specReplicasPath": ".spec.workers.replicas",
-                        "statusReplicasPath": ".status.replicas",
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {
+                        "status": {},
+                        "scale": {
+                            "specReplicasPath": ".spec.workers.replicas",
+                            "statusReplicasPath": ".status.replicas",
+                        },
                     },
-                },
-                "additionalPrinterColumns": _columns(),
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "description": "A Dask cluster (scheduler and workers) on Amazon ECS.",
-                    "properties": {
-                        "apiVersion": {"type": "string"},
-                        "kind": {"type": "string"},
-                        "metadata": {"type": "object"},
-                        "spec": {**openapi_schema(DaskAwsClusterSpec), "default": {}},
-                        "status": _status_schema(),
+                    "additionalPrinterColumns": _columns(),
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "A Dask cluster (scheduler and workers) on Amazon ECS.",
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": {**openapi_schema(DaskAwsClusterSpec), "default": {}},
+                                "status": _status_schema(),
+                            },
+                        }
                     },
-                }},
-            }],
+                }
+            ],
         },
     }
 

@@ -9,7 +9,7 @@ the same table of bad specs through both.
 from __future__ import annotations
 
 import ipaddress
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Self
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -21,11 +21,35 @@ DEFAULT_IMAGE = "ghcr.io/dask/dask:latest"
 DEFAULT_GPU_IMAGE = "rapidsai/base:latest"
 RESERVED_TAG_PREFIXES = ("aws:", "dask-aws.io/")
 MAX_USER_TAGS = 40  # AWS allows 50 per resource; we add up to 10 of our own
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
-                      1096, 1827, 2192, 2557, 2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=255)]
-RoleArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$")]
+RoleArn = Annotated[
+    str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$")
+]
 PolicyArn = Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/.+$")]
 SecretArn = Annotated[
     str, Field(pattern=r"^arn:aws[a-z-]*:(secretsmanager|ssm):[a-z0-9-]+:[0-9]{12}:.+$")
@@ -38,9 +62,14 @@ MemoryMiB = Annotated[int, Field(ge=512, le=122880, description="Memory in MiB")
 Port = Annotated[int, Field(ge=1, le=65535)]
 Cidr = Annotated[
     str,
-    Field(max_length=64, json_schema_extra={"x-kubernetes-validations": [
-        {"rule": "isCIDR(self)", "message": "must be a CIDR block such as 192.0.2.0/24"}
-    ]}),
+    Field(
+        max_length=64,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "isCIDR(self)", "message": "must be a CIDR block such as 192.0.2.0/24"}
+            ]
+        },
+    ),
 ]
 
 
@@ -57,17 +86,17 @@ def cel(*rules: CelRule) -> dict[str, Any]:
     return {"x-kubernetes-validations": [r.entry for r in rules]}
 
 
-class LaunchType(str, Enum):
+class LaunchType(StrEnum):
     FARGATE = "FARGATE"
     EC2 = "EC2"
 
 
-class DeletionPolicy(str, Enum):
+class DeletionPolicy(StrEnum):
     DELETE = "Delete"
     RETAIN = "Retain"
 
 
-class IdleAction(str, Enum):
+class IdleAction(StrEnum):
     SCALE_TO_ZERO = "ScaleToZero"
     DELETE = "Delete"
 
@@ -143,9 +172,9 @@ class WorkerSpec(CamelModel):
 
 class AutoscalingSpec(CamelModel):
     model_config = ConfigDict(
-        json_schema_extra=cel(CelRule(
-            "self.minimum <= self.maximum", "autoscaling.minimum must not exceed maximum"
-        ))
+        json_schema_extra=cel(
+            CelRule("self.minimum <= self.maximum", "autoscaling.minimum must not exceed maximum")
+        )
     )
 
     minimum: Annotated[int, Field(ge=0)] = 0
@@ -164,7 +193,9 @@ class AutoscalingSpec(CamelModel):
 class LogsSpec(CamelModel):
     group: Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[.\-_/#A-Za-z0-9]+$")] | (
         None
-    ) = Field(None, description="Existing log group to use (never deleted); default: one per cluster")
+    ) = Field(
+        None, description="Existing log group to use (never deleted); default: one per cluster"
+    )
     retention_days: Annotated[int, Field(json_schema_extra={"enum": list(LOG_RETENTION_DAYS)})] = 7
     stream_prefix: Annotated[str, Field(min_length=1, max_length=200)] = "dask"
 
@@ -230,9 +261,9 @@ class DaskAwsClusterSpec(CamelModel):
         description="Environment variable name -> Secrets Manager or SSM parameter ARN, "
         "delivered through the ECS secrets field",
     )
-    tags: dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]] = (
-        Field(default_factory=dict, description="Tags for every AWS resource created")
-    )
+    tags: dict[
+        Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]
+    ] = Field(default_factory=dict, description="Tags for every AWS resource created")
     deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
 
     @model_validator(mode="after")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import Field
 
 from dask_aws.camel import CamelModel
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     PENDING = "Pending"
     CREATING = "Creating"
     RUNNING = "Running"
@@ -20,7 +20,7 @@ class Phase(str, Enum):
     DELETING = "Deleting"
 
 
-class ConditionType(str, Enum):
+class ConditionType(StrEnum):
     READY = "Ready"
     RECONCILING = "Reconciling"
     STALLED = "Stalled"
@@ -85,7 +85,9 @@ def set_condition(
         status=value,
         reason=reason,
         message=message[:32768],
-        last_transition_time=now() if changed or previous is None else previous.last_transition_time,
+        last_transition_time=now()
+        if changed or previous is None
+        else previous.last_transition_time,
         observed_generation=generation,
     )
     return [c for c in conditions if c.type is not type_] + [condition]

@@ -1,0 +1,50 @@
+"""Ownership tags: how every resource we create is found again, and told apart from others'."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from dask_aws.names import Owner
+
+PREFIX = "dask-aws.io/"
+MANAGED_BY = PREFIX + "managed-by"
+OWNER_UID = PREFIX + "owner-uid"
+OWNER = PREFIX + "owner"
+OWNER_KIND = PREFIX + "owner-kind"
+RETAINED = PREFIX + "retained"
+SPEC_HASH = PREFIX + "spec-hash"
+MANAGED_BY_VALUE = "dask-aws"
+
+
+def ownership(owner: Owner, user_tags: Mapping[str, str] | None = None) -> dict[str, str]:
+    return {
+        **(user_tags or {}),
+        MANAGED_BY: MANAGED_BY_VALUE,
+        OWNER_UID: owner.uid,
+        OWNER: owner.display,
+        OWNER_KIND: owner.kind,
+    }
+
+
+def is_owned_by(tags: Mapping[str, str], owner: Owner) -> bool:
+    return tags.get(OWNER_UID) == owner.uid and tags.get(MANAGED_BY) == MANAGED_BY_VALUE
+
+
+def as_aws(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    """IAM, EC2 style: Key/Value."""
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def as_ecs(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    """ECS style: key/value."""
+    return [{"key": k, "value": v} for k, v in tags.items()]
+
+
+def from_list(items: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for item in items or ():
+        key = item.get("Key", item.get("key"))
+        value = item.get("Value", item.get("value", ""))
+        if key is not None:
+            result[key] = value
+    return result

@@ -1,0 +1,186 @@
+"""The scheduler and worker task definitions.
+
+`desired()` is a pure function of the spec and the resolved role/log names, so the
+plan knows whether a new revision is due without calling AWS. The revision carries a
+hash of what it was registered from; a different hash means the spec changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+
+from dask_aws.aws import tags
+from dask_aws.aws.clients import Aws
+from dask_aws.aws.found import Found, Target
+from dask_aws.errors import PermanentError
+
+Role = Literal["scheduler", "worker"]
+ROLES: tuple[Role, ...] = ("scheduler", "worker")
+CONTAINER = {"scheduler": "dask-scheduler", "worker": "dask-worker"}
+DASK_DEFAULT_DASHBOARD_PORT = 8787
+# The scheduler's HTTP API (retire_workers, adaptive_target, check_idle) is off by default.
+SCHEDULER_HTTP_ROUTES = repr(
+    [
+        "distributed.http.scheduler.prometheus",
+        "distributed.http.scheduler.info",
+        "distributed.http.scheduler.json",
+        "distributed.http.health",
+        "distributed.http.proxy",
+        "distributed.http.statics",
+        "distributed.http.scheduler.api",
+    ]
+)
+SCHEDULER_ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
+
+
+@dataclass(frozen=True)
+class Refs:
+    """What a task definition points at; known before those resources exist."""
+
+    execution_role_arn: str
+    task_role_arn: str
+    log_group: str
+    region: str
+
+
+def family(target: Target, role: Role) -> str:
+    names = target.names
+    return names.scheduler_family if role == "scheduler" else names.worker_family
+
+
+def _command(target: Target, role: Role) -> list[str]:
+    spec = target.spec
+    if role == "scheduler":
+        s = spec.scheduler
+        command = ["dask", "scheduler", "--port", str(s.port)]
+        if s.dashboard_port != DASK_DEFAULT_DASHBOARD_PORT:
+            command += ["--dashboard-address", f":{s.dashboard_port}"]
+        return command + list(s.extra_args)
+    w = spec.workers
+    command = ["dask", "cuda", "worker"] if w.gpu else ["dask", "worker"]
+    nthreads = w.nthreads or max(1, w.cpu // 1024)
+    command += [
+        "--nthreads",
+        str(nthreads),
+        "--memory-limit",
+        w.memory_limit or f"{w.memory}MiB",
+        "--death-timeout",
+        "120",
+    ]
+    return command + list(w.extra_args)
+
+
+def _environment(target: Target, role: Role) -> dict[str, str]:
+    spec = target.spec
+    if role == "scheduler":
+        return {
+            "DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES": SCHEDULER_HTTP_ROUTES,
+            **spec.scheduler.env,
+        }
+    return dict(spec.workers.env)
+
+
+def desired(target: Target, role: Role, refs: Refs) -> dict[str, Any]:
+    spec = target.spec
+    size = spec.scheduler if role == "scheduler" else spec.workers
+    ports = (
+        sorted({spec.scheduler.port, spec.scheduler.dashboard_port}) if role == "scheduler" else []
+    )
+    container: dict[str, Any] = {
+        "name": CONTAINER[role],
+        "image": spec.image,
+        "essential": True,
+        "command": _command(target, role),
+        "environment": [
+            {"name": k, "value": v} for k, v in sorted(_environment(target, role).items())
+        ],
+        "secrets": [{"name": k, "valueFrom": v} for k, v in sorted(spec.secrets.items())],
+        "portMappings": [{"containerPort": p, "protocol": "tcp"} for p in ports],
+        # Container-level memory too: correct on AWS and avoids a moto crash on RunTask.
+        "memoryReservation": size.memory,
+        "stopTimeout": 60,
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": refs.log_group,
+                "awslogs-region": refs.region,
+                "awslogs-stream-prefix": spec.logs.stream_prefix,
+            },
+        },
+    }
+    if role == "worker" and spec.workers.gpu:
+        container["resourceRequirements"] = [{"type": "GPU", "value": str(spec.workers.gpu)}]
+    return {
+        "family": family(target, role),
+        "taskRoleArn": refs.task_role_arn,
+        "executionRoleArn": refs.execution_role_arn,
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": [spec.launch_type.value],
+        "cpu": str(size.cpu),
+        "memory": str(size.memory),
+        "containerDefinitions": [container],
+    }
+
+
+def fingerprint(registration: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(registration, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def observe(aws: Aws, target: Target, role: Role, refs: Refs) -> Found | None:
+    try:
+        reply = aws.ecs.describe_task_definition(
+            taskDefinition=family(target, role), include=["TAGS"]
+        )
+    except aws.ecs.exceptions.ClientException:
+        return None  # no ACTIVE revision of this family
+    definition = reply["taskDefinition"]
+    if definition.get("status") != "ACTIVE":
+        return None
+    have = tags.from_list(reply.get("tags"))  # type: ignore[arg-type]
+    if not tags.is_owned_by(have, target.owner):
+        raise PermanentError(
+            "NameConflict", f"task definition family {family(target, role)} is not ours"
+        )
+    in_sync = have.get(tags.SPEC_HASH) == fingerprint(desired(target, role, refs))
+    return Found(id=definition["taskDefinitionArn"], ours=True, in_sync=in_sync)
+
+
+def _active_arns(aws: Aws, family_name: str) -> list[str]:
+    pages = aws.ecs.get_paginator("list_task_definitions").paginate(
+        familyPrefix=family_name, status="ACTIVE"
+    )
+    arns = [arn for page in pages for arn in page["taskDefinitionArns"]]
+    return [a for a in arns if a.rsplit("/", 1)[1].rsplit(":", 1)[0] == family_name]
+
+
+def ensure(aws: Aws, target: Target, role: Role, refs: Refs) -> Found:
+    registration = desired(target, role, refs)
+    owned = {
+        **tags.ownership(target.owner, target.spec.tags),
+        tags.SPEC_HASH: fingerprint(registration),
+    }
+    arn = aws.ecs.register_task_definition(**registration, tags=tags.as_ecs(owned))[
+        "taskDefinition"
+    ]["taskDefinitionArn"]
+    # Older revisions are superseded; running tasks keep working on an INACTIVE revision.
+    for old in _active_arns(aws, registration["family"]):
+        if old != arn:
+            aws.ecs.deregister_task_definition(taskDefinition=old)
+    return Found(id=arn, ours=True)
+
+
+def delete(aws: Aws, target: Target, role: Role) -> None:
+    arns = _active_arns(aws, family(target, role))
+    for arn in arns:
+        aws.ecs.deregister_task_definition(taskDefinition=arn)
+    for start in range(0, len(arns), 10):
+        try:
+            aws.ecs.delete_task_definitions(taskDefinitions=arns[start : start + 10])
+        except ClientError:
+            # Deregistered is enough to stop new tasks; some endpoints (moto) lack deletion.
+            break

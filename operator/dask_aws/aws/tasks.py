@@ -1,0 +1,202 @@
+"""ECS tasks: the scheduler and the workers, found again by startedBy (the owner's uid).
+
+Limits respected here (moto does not enforce them, AWS does): RunTask starts at most 10
+tasks a call, DescribeTasks reads at most 100 ARNs a call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dask_aws.aws import tags
+from dask_aws.aws.clients import Aws
+from dask_aws.aws.found import Target
+from dask_aws.aws.network import Network
+from dask_aws.aws.task_definitions import CONTAINER, SCHEDULER_ADDRESS_ENV, Role
+
+RUN_BATCH = 10
+DESCRIBE_BATCH = 100
+GROUP_PREFIX = "dask-aws:"
+LIVE = ("PROVISIONING", "PENDING", "ACTIVATING", "RUNNING")
+
+
+@dataclass(frozen=True)
+class Task:
+    arn: str
+    role: Role
+    last_status: str
+    desired_status: str
+    task_definition_arn: str
+    ip: str | None
+    scheduler_task_id: str | None  # for workers: the scheduler they were started for
+    started_at: datetime | None
+    stopped_at: datetime | None
+    stop_code: str | None
+    stopped_reason: str | None
+    capacity_provider: str | None
+
+    @property
+    def id(self) -> str:
+        return self.arn.rsplit("/", 1)[1]
+
+    @property
+    def live(self) -> bool:
+        return self.desired_status == "RUNNING" and self.last_status in LIVE
+
+    @property
+    def running(self) -> bool:
+        return self.live and self.last_status == "RUNNING" and self.ip is not None
+
+
+def _group(role: Role, scheduler_task_id: str | None) -> str:
+    return f"{GROUP_PREFIX}{role}" + (f":{scheduler_task_id}" if scheduler_task_id else "")
+
+
+def _parse_group(group: str) -> tuple[Role, str | None] | None:
+    if not group.startswith(GROUP_PREFIX):
+        return None
+    role, _, scheduler = group[len(GROUP_PREFIX) :].partition(":")
+    if role not in ("scheduler", "worker"):
+        return None
+    return role, scheduler or None  # type: ignore[return-value]
+
+
+def _ip(task: Any) -> str | None:
+    for attachment in task.get("attachments", []):
+        if attachment.get("type") != "ElasticNetworkInterface":
+            continue
+        for detail in attachment.get("details", []):
+            if detail.get("name") == "privateIPv4Address":
+                return str(detail["value"])
+    return None
+
+
+def _parse(task: Any) -> Task | None:
+    parsed = _parse_group(task.get("group", ""))
+    if parsed is None:
+        return None
+    role, scheduler = parsed
+    return Task(
+        arn=task["taskArn"],
+        role=role,
+        last_status=task.get("lastStatus", ""),
+        desired_status=task.get("desiredStatus", ""),
+        task_definition_arn=task.get("taskDefinitionArn", ""),
+        ip=_ip(task),
+        scheduler_task_id=scheduler,
+        started_at=task.get("startedAt"),
+        stopped_at=task.get("stoppedAt"),
+        stop_code=task.get("stopCode"),
+        stopped_reason=task.get("stoppedReason"),
+        capacity_provider=task.get("capacityProviderName"),
+    )
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def observe(aws: Aws, target: Target, cluster_arn: str) -> list[Task]:
+    """Every task this owner started that ECS still reports, live ones first."""
+    arns: list[str] = []
+    paginator = aws.ecs.get_paginator("list_tasks")
+    for desired_status in ("RUNNING", "STOPPED"):
+        for page in paginator.paginate(
+            cluster=cluster_arn,
+            startedBy=target.owner.uid,
+            desiredStatus=desired_status,  # type: ignore[arg-type]
+        ):
+            arns.extend(page["taskArns"])
+    found: list[Task] = []
+    for chunk in _chunks(list(dict.fromkeys(arns)), DESCRIBE_BATCH):
+        for raw in aws.ecs.describe_tasks(cluster=cluster_arn, tasks=list(chunk))["tasks"]:
+            task = _parse(raw)
+            if task is not None:
+                found.append(task)
+    return sorted(found, key=lambda t: (not t.live, t.arn))
+
+
+@dataclass(frozen=True)
+class RunResult:
+    started: list[str]
+    failures: list[str]
+
+
+def run(
+    aws: Aws,
+    target: Target,
+    cluster_arn: str,
+    task_definition_arn: str,
+    role: Role,
+    count: int,
+    network: Network,
+    security_groups: Sequence[str],
+    scheduler: Task | None = None,
+    spot: bool = False,
+) -> RunResult:
+    """Start `count` tasks in batches of at most RUN_BATCH; report, not raise, failures."""
+    spec = target.spec
+    params: dict[str, Any] = {
+        "cluster": cluster_arn,
+        "taskDefinition": task_definition_arn,
+        "startedBy": target.owner.uid,
+        "group": _group(role, scheduler.id if scheduler else None),
+        "networkConfiguration": {
+            "awsvpcConfiguration": {
+                "subnets": list(network.subnets),
+                "securityGroups": list(security_groups),
+                "assignPublicIp": "ENABLED" if spec.network.assign_public_ip else "DISABLED",
+            }
+        },
+        "tags": tags.as_ecs(tags.ownership(target.owner, spec.tags)),
+        "propagateTags": "TASK_DEFINITION",
+    }
+    if spot:
+        params["capacityProviderStrategy"] = [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+    else:
+        params["launchType"] = spec.launch_type.value
+    if spec.platform_version and spec.launch_type.value == "FARGATE":
+        params["platformVersion"] = spec.platform_version
+    if scheduler is not None:
+        address = f"tcp://{scheduler.ip}:{spec.scheduler.port}"
+        params["overrides"] = {
+            "containerOverrides": [
+                {
+                    "name": CONTAINER["worker"],
+                    "environment": [{"name": SCHEDULER_ADDRESS_ENV, "value": address}],
+                }
+            ]
+        }
+    started: list[str] = []
+    failures: list[str] = []
+    remaining = count
+    while remaining > 0:
+        batch = min(RUN_BATCH, remaining)
+        reply = aws.ecs.run_task(**params, count=batch)
+        started.extend(t["taskArn"] for t in reply.get("tasks", []))
+        failures.extend(
+            f"{f.get('arn', '')} {f.get('reason', '')}".strip() for f in reply.get("failures", [])
+        )
+        remaining -= batch
+        if reply.get("failures"):
+            break  # capacity is short; the next reconcile tries again
+    return RunResult(started, failures)
+
+
+def stop(aws: Aws, cluster_arn: str, task_arns: Sequence[str], reason: str) -> None:
+    for arn in task_arns:
+        try:
+            aws.ecs.stop_task(cluster=cluster_arn, task=arn, reason=reason[:255])
+        except aws.ecs.exceptions.InvalidParameterException:
+            pass  # already gone
+
+
+def wait_stopped(aws: Aws, cluster_arn: str, task_arns: Sequence[str]) -> None:
+    for chunk in _chunks(list(task_arns), DESCRIBE_BATCH):
+        aws.ecs.get_waiter("tasks_stopped").wait(
+            cluster=cluster_arn, tasks=list(chunk), WaiterConfig={"Delay": 2, "MaxAttempts": 90}
+        )

@@ -1,0 +1,1 @@
+"""The engine: one idempotent reconcile step (observe -> plan -> act -> status) and deletion."""

@@ -1,0 +1,156 @@
+"""Act: carry out a plan. Each call is safe to repeat; a crash between calls is healed by
+the next observe, because every resource is found again by name, tag or startedBy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dask_aws.aws import ecs_cluster, iam_roles, log_group, security_group
+from dask_aws.aws import task_definitions as tds
+from dask_aws.aws import tasks as ecs_tasks
+from dask_aws.aws.clients import Aws
+from dask_aws.aws.found import Found, Target
+from dask_aws.engine import scheduler_api
+from dask_aws.engine.events import Event
+from dask_aws.engine.observe import Observed
+from dask_aws.engine.plan import Plan
+
+
+@dataclass
+class Outcome:
+    cluster_arn: str | None = None
+    security_groups: list[str] = field(default_factory=list)
+    task_definitions: dict[str, str] = field(default_factory=dict)
+    started_workers: list[str] = field(default_factory=list)
+    started_scheduler: str | None = None
+    retired: int = 0
+    retire_fallback: str | None = None
+    failures: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+
+def _ensure_infra(aws: Aws, target: Target, observed: Observed, plan: Plan, out: Outcome) -> None:
+    cluster = observed.cluster
+    groups = observed.security_groups
+    definitions: dict[str, Found | None] = dict(observed.task_definitions)
+    for key in plan.ensure:
+        if key == "cluster":
+            cluster = ecs_cluster.ensure(aws, target)
+        elif key.startswith("role:"):
+            iam_roles.ensure(aws, target, "execution" if key == "role:execution" else "task")
+        elif key == "security-group":
+            groups = security_group.ensure(aws, target, observed.network)
+        elif key == "log-group":
+            log_group.ensure(aws, target)
+        else:
+            role: tds.Role = "scheduler" if key == "td:scheduler" else "worker"
+            definitions[role] = tds.ensure(aws, target, role, observed.refs)
+    out.cluster_arn = cluster.id if cluster else None
+    out.security_groups = [g.id for g in groups]
+    out.task_definitions = {r: d.id for r, d in definitions.items() if d is not None}
+    if plan.ensure:
+        out.events.append(Event("Normal", "Synced", "ensured " + ", ".join(plan.ensure)))
+
+
+def _retire(aws: Aws, target: Target, plan: Plan, cluster_arn: str, out: Outcome) -> None:
+    victims = plan.retire
+    scheduler = plan.scheduler
+    if not victims:
+        return
+    if scheduler is not None and any(v.running for v in victims):
+        base = f"http://{scheduler.ip}:{target.spec.scheduler.dashboard_port}"
+        hosts = {v.ip for v in victims if v.running}
+        try:
+            addresses = [
+                a for a in scheduler_api.worker_addresses(base) if scheduler_api.host_of(a) in hosts
+            ]
+            scheduler_api.retire_workers(base, addresses)
+            out.retired = len(addresses)
+        except scheduler_api.SchedulerUnreachable as exc:
+            out.retire_fallback = (
+                f"could not retire {len(hosts)} worker(s) gracefully through the scheduler "
+                f"API ({exc}); stopped their tasks directly, data they held may be recomputed"
+            )
+            out.events.append(Event("Warning", "RetireFallback", out.retire_fallback))
+    ecs_tasks.stop(aws, cluster_arn, [v.arn for v in victims], "dask-aws: scaled down")
+
+
+def _run_workers(aws: Aws, target: Target, observed: Observed, plan: Plan, out: Outcome) -> None:
+    assert out.cluster_arn is not None
+    workers = target.spec.workers
+    run = ecs_tasks.run
+    args = (aws, target, out.cluster_arn, out.task_definitions["worker"], "worker")
+    kwargs = {
+        "network": observed.network,
+        "security_groups": out.security_groups,
+        "scheduler": plan.scheduler,
+    }
+    result = run(*args, plan.run_workers, spot=workers.spot, **kwargs)  # type: ignore[arg-type]
+    missing = plan.run_workers - len(result.started)
+    if missing and workers.spot and workers.spot_fallback:
+        out.events.append(
+            Event(
+                "Warning",
+                "SpotFallback",
+                f"FARGATE_SPOT started {len(result.started)} of {plan.run_workers} workers "
+                f"({'; '.join(result.failures)[:300]}); starting {missing} on demand",
+            )
+        )
+        extra = run(*args, missing, spot=False, **kwargs)  # type: ignore[arg-type]
+        result = ecs_tasks.RunResult(result.started + extra.started, extra.failures)
+    out.started_workers = result.started
+    out.failures.extend(result.failures)
+    if result.started:
+        replaced = plan.replacing_workers[: len(result.started)]
+        if replaced:
+            reasons = sorted({t.stopped_reason or t.stop_code or "stopped" for t in replaced})
+            out.events.append(
+                Event(
+                    "Warning",
+                    "WorkerReplaced",
+                    f"replacing {len(replaced)} stopped worker(s): {'; '.join(reasons)[:400]}",
+                )
+            )
+        out.events.append(
+            Event("Normal", "WorkersStarted", f"started {len(result.started)} worker task(s)")
+        )
+
+
+def act(aws: Aws, target: Target, observed: Observed, plan: Plan) -> Outcome:
+    out = Outcome()
+    _ensure_infra(aws, target, observed, plan, out)
+    if out.cluster_arn is None:
+        return out
+    stops: dict[str, list[str]] = {}
+    for task, reason in plan.stop:
+        stops.setdefault(reason, []).append(task.arn)
+    for reason, arns in stops.items():
+        ecs_tasks.stop(aws, out.cluster_arn, arns, reason)
+    _retire(aws, target, plan, out.cluster_arn, out)
+    if plan.run_scheduler:
+        result = ecs_tasks.run(
+            aws,
+            target,
+            out.cluster_arn,
+            out.task_definitions["scheduler"],
+            "scheduler",
+            1,
+            observed.network,
+            out.security_groups,
+        )
+        out.failures.extend(result.failures)
+        out.started_scheduler = result.started[0] if result.started else None
+        if plan.replacing_scheduler is not None and out.started_scheduler:
+            lost = plan.replacing_scheduler
+            out.events.append(
+                Event(
+                    "Warning" if not lost.live else "Normal",
+                    "SchedulerReplaced",
+                    f"scheduler {lost.id} replaced "
+                    f"({lost.stopped_reason or lost.stop_code or 'spec changed'}); "
+                    "workers are rolled over to the new one",
+                )
+            )
+    if plan.run_workers:
+        _run_workers(aws, target, observed, plan, out)
+    return out

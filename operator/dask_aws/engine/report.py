@@ -1,0 +1,111 @@
+"""Status: what the step saw and did, in Kubernetes conventions (Ready/Reconciling/Stalled)."""
+
+from __future__ import annotations
+
+from dask_aws.aws.found import Target
+from dask_aws.engine.act import Outcome
+from dask_aws.engine.observe import Observed
+from dask_aws.engine.plan import Plan
+from dask_aws.errors import DaskAwsError, PermanentError
+from dask_aws.status import (
+    AwsStatus,
+    ClusterStatus,
+    ConditionType,
+    Phase,
+    WorkerCounts,
+    set_condition,
+)
+
+
+def _conditions(
+    previous: ClusterStatus,
+    generation: int | None,
+    ready: tuple[bool, str, str],
+    reconciling: tuple[bool, str, str],
+    stalled: tuple[bool, str, str],
+) -> list:  # type: ignore[type-arg]
+    conditions = list(previous.conditions)
+    for type_, (flag, reason, message) in (
+        (ConditionType.READY, ready),
+        (ConditionType.RECONCILING, reconciling),
+        (ConditionType.STALLED, stalled),
+    ):
+        conditions = set_condition(conditions, type_, flag, reason, message, generation)
+    return conditions
+
+
+def converged_status(
+    target: Target,
+    observed: Observed,
+    plan: Plan,
+    out: Outcome,
+    desired: int,
+    generation: int | None,
+    previous: ClusterStatus,
+) -> ClusterStatus:
+    spec = target.spec
+    scheduler = plan.scheduler
+    running = sum(1 for w in plan.kept_workers if w.running)
+    pending = sum(1 for w in plan.kept_workers if not w.running) + len(out.started_workers)
+    ready = scheduler is not None and running == desired and not plan.mutates
+    if scheduler is None:
+        phase = Phase.DEGRADED if plan.replacing_scheduler is not None else Phase.CREATING
+        why = ("SchedulerStarting", "waiting for the scheduler task to run")
+    elif ready:
+        phase = Phase.RUNNING
+        why = ("Running", f"scheduler running, {running}/{desired} workers")
+    else:
+        phase = Phase.SCALING
+        why = ("Scaling", f"{running}/{desired} workers running, {pending} starting")
+    message = out.retire_fallback or ("; ".join(out.failures) if out.failures else None)
+    address = f"tcp://{scheduler.ip}:{spec.scheduler.port}" if scheduler else None
+    dashboard = (
+        f"http://{scheduler.ip}:{spec.scheduler.dashboard_port}/status" if scheduler else None
+    )
+    return ClusterStatus(
+        phase=phase,
+        conditions=_conditions(
+            previous,
+            generation,
+            ready=(True, "Running", why[1]) if ready else (False, why[0], why[1]),
+            reconciling=(False, "Converged", why[1]) if ready else (True, why[0], why[1]),
+            stalled=(False, "NoError", ""),
+        ),
+        observed_generation=generation,
+        scheduler_address=address,
+        dashboard_address=dashboard,
+        replicas=running,
+        workers=WorkerCounts(desired=desired, running=running, pending=pending),
+        aws=AwsStatus(
+            cluster_arn=out.cluster_arn,
+            execution_role_arn=observed.refs.execution_role_arn,
+            task_role_arn=observed.refs.task_role_arn,
+            security_group_id=out.security_groups[0] if out.security_groups else None,
+            log_group=observed.refs.log_group,
+            scheduler_task_definition_arn=out.task_definitions.get("scheduler"),
+            worker_task_definition_arn=out.task_definitions.get("worker"),
+            scheduler_task_arn=(scheduler.arn if scheduler else out.started_scheduler),
+        ),
+        message=message,
+    )
+
+
+def error_status(
+    previous: ClusterStatus, error: DaskAwsError, generation: int | None
+) -> ClusterStatus:
+    permanent = isinstance(error, PermanentError)
+    issue = (True, error.reason, error.message)
+    return previous.model_copy(
+        update={
+            "phase": Phase.FAILED if permanent else previous.phase,
+            "conditions": _conditions(
+                previous,
+                generation,
+                ready=(False, error.reason, error.message),
+                reconciling=(False, error.reason, error.message) if permanent else issue,
+                stalled=issue if permanent else (False, "NoError", ""),
+            ),
+            "observed_generation": generation,
+            "message": error.message,
+        }
+    )
