@@ -1,0 +1,37 @@
+"""The local AWS: a Dask cluster on "ECS" without an AWS account.
+
+`dask-aws local up --port PORT` (or `LocalAws` from Python) serves an AWS endpoint on
+127.0.0.1:PORT (moto's server) together with a data plane that does what Fargate does: each
+ECS task's containers run as local processes.
+
+Conventions of the data plane (what differs from a real Fargate task):
+
+- Each task gets its own loopback address 127.x.y.z (from 127.1.0.1 upward, never 127.0.0.1;
+  a freed address is reused only after a quarantine). DescribeTasks (attachment
+  `privateIPv4Address`, `containers[].networkInterfaces[].privateIpv4Address`) and
+  DescribeNetworkInterfaces report it.
+- The image is not pulled: the local Python environment stands in for it. Containers run
+  `entryPoint + command` (with the run's `containerOverrides`) with the directory of
+  `sys.executable` first on PATH, in a scratch working directory per task.
+- All tasks share one network namespace, so Dask commands are bound to the task's address:
+  for `dask scheduler`, `dask worker`, `dask-scheduler`, `dask-worker` and
+  `dask cuda worker` the data plane appends `--host <task ip>` when the command has no
+  `--host`, and for the scheduler also `--dashboard-address <task ip>:8787` when absent.
+  Many schedulers therefore coexist on port 8786 (dashboards on 8787). Other commands
+  (e.g. `sh -c ...`) are not rewritten; they can use `$DASK_AWS_TASK_IP`.
+- Environment of every container: a minimal host environment (PATH, HOME, LANG, ...), then
+  `DASK_AWS_TASK_IP`, `HOSTNAME`, `AWS_EXECUTION_ENV`, `AWS_REGION`/`AWS_DEFAULT_REGION`,
+  and `AWS_ENDPOINT_URL` plus testing credentials so that AWS calls from a task reach the
+  local AWS; then the task definition's `environment`, its `secrets` (resolved from the local
+  Secrets Manager / SSM) and the run's environment overrides. The task metadata endpoint
+  (`ECS_CONTAINER_METADATA_URI_V4`) and task-role credentials are not served, so not set.
+- cpu and memory are not enforced.
+- Output goes to the awslogs group/stream of the container's `logConfiguration`.
+
+Simulated mode (`--simulated`) runs no processes: tasks become RUNNING on loopback addresses
+where nothing listens, and StopTask stops them at once. Made for scale tests.
+"""
+
+from dask_aws.local.api import LocalAws, LocalAwsError
+
+__all__ = ["LocalAws", "LocalAwsError"]

@@ -1,0 +1,109 @@
+"""`dask-aws local up`: the local AWS in the foreground until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    local = subparsers.add_parser("local", help="a local AWS (ECS on local processes)")
+    commands = local.add_subparsers(dest="local_command", required=True)
+    up = commands.add_parser(
+        "up",
+        help="run the local AWS endpoint and data plane in the foreground",
+        description="Start an AWS endpoint on 127.0.0.1:PORT whose ECS tasks run as local "
+        "processes (or, with --simulated, run nothing). Blocks until SIGINT/SIGTERM, then "
+        "stops every process it started.",
+    )
+    add_up_arguments(up)
+    up.set_defaults(func=run_up)
+
+
+def add_up_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=4566, help="port on 127.0.0.1 (0: any)")
+    parser.add_argument("--simulated", action="store_true", help="start no processes")
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument(
+        "--stop-timeout",
+        type=float,
+        default=5.0,
+        help="seconds between SIGTERM and SIGKILL for containers without stopTimeout",
+    )
+    parser.add_argument("--address-quarantine", type=float, default=30.0,
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--log-level", default="WARNING", help=argparse.SUPPRESS)
+
+
+def env_for(endpoint_url: str, region: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": region,
+    }
+
+
+def _watch_parent(parent_pid: int, done: threading.Event) -> None:
+    while not done.wait(0.5):
+        if os.getppid() != parent_pid:
+            done.set()
+
+
+def run_up(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.WARNING))
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from dask_aws.local.server import LocalAwsServer
+
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        done.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    server = LocalAwsServer(
+        port=args.port,
+        simulated=args.simulated,
+        stop_timeout=args.stop_timeout,
+        region=args.region,
+        address_quarantine=args.address_quarantine,
+    )
+    server.start()
+    try:
+        env = env_for(server.endpoint_url, args.region)
+        if args.ready_fd is not None:
+            with os.fdopen(args.ready_fd, "w") as ready:
+                ready.write(json.dumps({"port": server.port, "pid": os.getpid()}) + "\n")
+        mode = "simulated (no processes)" if args.simulated else "processes"
+        print(f"dask-aws local AWS on {server.endpoint_url} ({mode}); Ctrl-C to stop.")
+        print("Export:")
+        for key, value in env.items():
+            print(f"export {key}={value}")
+        sys.stdout.flush()
+        if args.parent_pid is not None:
+            threading.Thread(
+                target=_watch_parent, args=(args.parent_pid, done), daemon=True
+            ).start()
+        while not done.wait(1.0):
+            pass
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        server.stop()
+        print("dask-aws local AWS stopped.", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dask_aws.local")
+    add_up_arguments(parser)
+    return run_up(parser.parse_args(argv))

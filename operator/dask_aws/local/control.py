@@ -1,0 +1,104 @@
+"""HTTP control routes under `/_local/` on the endpoint's port.
+
+    GET  /_local/health                 {"ok": true, "simulated": ..., "pid": ...}
+    GET  /_local/processes              {"processes": [{taskArn, container, pid, pgid, ip}]}
+    GET  /_local/tasks                  {"tasks": [{taskArn, ip, lastStatus, ...}]}
+    GET  /_local/faults                 the armed faults
+    POST /_local/tasks/kill             {"taskArn": ARN, "spot": false}
+    POST /_local/faults/fail-next       {"operation": "ecs:RunTask", "count": 1,
+                                         "kind": "throttle"|"5xx"}
+    POST /_local/faults/capacity        {"count": 1, "capacityProvider": "FARGATE_SPOT"|null}
+    POST /_local/faults/clear
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from dask_aws.local.context import LocalContext
+
+
+def _reply(start_response: Any, status: int, payload: object) -> Iterable[bytes]:
+    body = json.dumps(payload, default=str).encode()
+    reasons = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+    start_response(
+        f"{status} {reasons.get(status, 'Error')}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+def _body(environ: dict[str, Any]) -> dict[str, Any]:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    if not raw:
+        return {}
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("body must be a JSON object")
+    return data
+
+
+class ControlApp:
+    def __init__(self, context: LocalContext) -> None:
+        self.context = context
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "").rstrip("/")
+        try:
+            return self._route(method, path, environ, start_response)
+        except (ValueError, TypeError) as exc:
+            return _reply(start_response, 400, {"error": str(exc)})
+        except KeyError as exc:
+            return _reply(start_response, 404, {"error": str(exc)})
+
+    def _route(
+        self, method: str, path: str, environ: dict[str, Any], start_response: Any
+    ) -> Iterable[bytes]:
+        context = self.context
+        if method == "GET":
+            if path == "/_local/health":
+                return _reply(
+                    start_response,
+                    200,
+                    {
+                        "ok": True,
+                        "simulated": context.simulated,
+                        "region": context.region,
+                        "pid": os.getpid(),
+                        "endpoint": context.endpoint_url,
+                    },
+                )
+            if path == "/_local/processes":
+                processes = context.dataplane.running_processes()
+                return _reply(start_response, 200, {"processes": processes})
+            if path == "/_local/tasks":
+                return _reply(start_response, 200, {"tasks": context.dataplane.describe()})
+            if path == "/_local/faults":
+                return _reply(start_response, 200, context.faults.describe())
+        elif method == "POST":
+            body = _body(environ)
+            if path == "/_local/tasks/kill":
+                context.dataplane.kill(str(body["taskArn"]), spot=bool(body.get("spot", False)))
+                return _reply(start_response, 200, {"ok": True})
+            if path == "/_local/faults/fail-next":
+                context.faults.fail_next(
+                    str(body["operation"]), int(body.get("count", 1)), body.get("kind", "throttle")
+                )
+                return _reply(start_response, 200, {"ok": True})
+            if path == "/_local/faults/capacity":
+                provider = body.get("capacityProvider", "FARGATE_SPOT")
+                context.faults.capacity_failures(
+                    int(body.get("count", 1)), None if provider is None else str(provider)
+                )
+                return _reply(start_response, 200, {"ok": True})
+            if path == "/_local/faults/clear":
+                context.faults.clear()
+                return _reply(start_response, 200, {"ok": True})
+        else:
+            return _reply(start_response, 405, {"error": f"method {method} not allowed"})
+        return _reply(start_response, 404, {"error": f"no route {method} {path}"})

@@ -1,0 +1,467 @@
+"""The data plane: what Fargate does with a task once RunTask has accepted it.
+
+Process mode runs each container as a local process group bound to the task's loopback
+address; simulated mode runs nothing and only moves the task through its states. Status
+follows ECS: PROVISIONING (RunTask reply) -> PENDING -> RUNNING (processes started) ->
+DEACTIVATING/STOPPING -> DEPROVISIONING -> STOPPED, with stopCode, stoppedReason, exit codes
+and timestamps. StopTask sends SIGTERM to every container's process group and SIGKILL after
+the container's `stopTimeout` (default: the server's `stop_timeout`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dask_aws.local import specs, taskstate
+from dask_aws.local.addresses import AddressPool
+from dask_aws.local.context import LocalContext
+from dask_aws.local.logs import LogConfigError, LogShipper, LogSink
+from dask_aws.local.processes import ContainerProcess, ContainerStartError
+from dask_aws.local.secrets import SecretResolutionError, resolve_secret
+
+logger = logging.getLogger(__name__)
+
+POLL_INTERVAL = 0.1
+FINAL = "STOPPED"
+
+
+@dataclass
+class TaskRuntime:
+    task: Any
+    task_def: Any
+    ip: str
+    eni_id: str | None
+    account: str
+    region: str
+    cluster: str
+    launch_type: str
+    workdir: Path
+    processes: dict[str, ContainerProcess] = field(default_factory=dict)
+    exit_codes: dict[str, int] = field(default_factory=dict)
+    sinks: dict[str, LogSink] = field(default_factory=dict)
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    stop_code: str | None = None
+    stop_reason: str | None = None
+    stop_timeout_override: float | None = None
+    start_failure: str | None = None
+
+    @property
+    def arn(self) -> str:
+        return str(self.task.task_arn)
+
+    @property
+    def task_id(self) -> str:
+        return self.arn.rsplit("/", 1)[-1]
+
+    def definitions(self) -> list[dict[str, Any]]:
+        return list(self.task_def.container_definitions)
+
+    def essential(self, name: str) -> bool:
+        for definition in self.definitions():
+            if definition.get("name") == name:
+                return bool(definition.get("essential", True))
+        return True
+
+    def container(self, name: str) -> Any:
+        for container in self.task.containers:
+            if container.name == name:
+                return container
+        return None
+
+    def request_stop(self, code: str, reason: str | None) -> None:
+        if self.stop_code is None:
+            self.stop_code = code
+            self.stop_reason = reason or taskstate.STOP_REASONS.get(code, code)
+        self.stop_requested.set()
+
+
+class DataPlane:
+    def __init__(
+        self,
+        context: LocalContext,
+        account: str,
+        simulated: bool,
+        stop_timeout: float,
+        workdir: Path,
+        address_quarantine: float = 30.0,
+        logs: LogShipper | None = None,
+    ) -> None:
+        self.context = context
+        self.account = account
+        self.simulated = simulated
+        self.stop_timeout = stop_timeout
+        self.workdir = workdir
+        self.addresses = AddressPool(quarantine=address_quarantine)
+        self.logs = logs
+        self.runtimes: dict[str, TaskRuntime] = {}
+        self.by_id: dict[str, str] = {}
+        self._threads: list[threading.Thread] = []
+        self._closing = False
+
+    # -- called from the moto patches, with the shared lock held ----------------------------
+    def adopt(self, task: Any, task_def: Any, ec2_backend: Any) -> TaskRuntime:
+        """A task RunTask just created: loopback address, containers, PROVISIONING."""
+        ip = self.addresses.allocate()
+        attachment_id, eni_id = taskstate.assign_address(task, ec2_backend, ip)
+        taskstate.build_containers(task, task_def, ip, attachment_id)
+        if task.capacity_provider_name in ("FARGATE", "FARGATE_SPOT") and not task.launch_type:
+            task.launch_type = "FARGATE"
+        if task.launch_type == "FARGATE":
+            task.platform_version = task.platform_version or "1.4.0"
+            task.platform_family = "Linux"
+        task.cpu = task_def.cpu
+        task.memory = task_def.memory
+        task.created_at = None
+        taskstate.stamp(task, "created_at")
+        task.desired_status = "RUNNING"
+        task.stop_code = None
+        task.connectivity = None
+        task.health_status = "UNKNOWN"
+        taskstate.set_status(task, "PROVISIONING")
+        runtime = TaskRuntime(
+            task=task,
+            task_def=task_def,
+            ip=ip,
+            eni_id=eni_id,
+            account=self.account,
+            region=task.region_name,
+            cluster=task.cluster_name,
+            launch_type=task.launch_type or "",
+            workdir=self.workdir / task.task_arn.rsplit("/", 1)[-1],
+        )
+        self.runtimes[runtime.arn] = runtime
+        self.by_id[runtime.task_id] = runtime.arn
+        self.context.after_response(lambda: self.launch(runtime))
+        return runtime
+
+    def stop(self, task_arn: str, code: str = "UserInitiated", reason: str | None = None) -> None:
+        runtime = self.runtimes.get(task_arn)
+        if runtime is None or runtime.done.is_set():
+            return
+        runtime.request_stop(code, reason)
+        task = runtime.task
+        task.desired_status = "STOPPED"
+        taskstate.stamp(task, "stopping_at")
+        task.stop_code = runtime.stop_code
+        task.stopped_reason = runtime.stop_reason
+        if self.simulated:
+            exit_code = 137 if code == "EssentialContainerExited" else 0
+            for container in task.containers:
+                runtime.exit_codes.setdefault(container.name, exit_code)
+            self._finish(runtime)
+        elif task.last_status == "RUNNING":
+            taskstate.set_status(task, "DEACTIVATING")
+
+    # -- fault injection ---------------------------------------------------------------------
+    def kill(self, task_arn: str, spot: bool = False) -> None:
+        """Crash the task (exit 137, EssentialContainerExited) or interrupt it as Spot."""
+        with self.context.lock:
+            runtime = self.runtimes.get(task_arn) or self._runtime_by_ref(task_arn)
+            if runtime is None:
+                raise KeyError(f"unknown task {task_arn}")
+            if runtime.done.is_set():
+                return
+            if spot:
+                runtime.stop_timeout_override = self.stop_timeout
+                self.stop(runtime.arn, "SpotInterruption")
+                return
+            target = next(
+                (c["name"] for c in runtime.definitions() if c.get("essential", True)), None
+            )
+            process = runtime.processes.get(target) if target else None
+            if self.simulated or process is None:
+                if target:
+                    runtime.exit_codes.setdefault(target, 137)
+                self.stop(runtime.arn, "EssentialContainerExited")
+                return
+        process.signal(signal.SIGKILL)
+
+    def _runtime_by_ref(self, ref: str) -> TaskRuntime | None:
+        arn = self.by_id.get(ref.rsplit("/", 1)[-1])
+        return self.runtimes.get(arn) if arn else None
+
+    def lookup(self, ref: str) -> TaskRuntime | None:
+        return self.runtimes.get(ref) or self._runtime_by_ref(ref)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def launch(self, runtime: TaskRuntime) -> None:
+        if self.simulated:
+            with self.context.lock:
+                if runtime.stop_requested.is_set():
+                    return
+                self._set_running(runtime)
+            return
+        thread = threading.Thread(
+            target=self._supervise, args=(runtime,), name=f"task-{runtime.task_id}", daemon=True
+        )
+        self._threads = [t for t in self._threads if t.is_alive()]
+        self._threads.append(thread)
+        thread.start()
+
+    def _set_running(self, runtime: TaskRuntime) -> None:
+        task = runtime.task
+        for stamp_field in ("pull_started_at", "pull_stopped_at", "started_at", "connectivity_at"):
+            taskstate.stamp(task, stamp_field)
+        task.connectivity = "CONNECTED"
+        attachment = taskstate.eni_attachment(task)
+        if attachment is not None:
+            attachment["status"] = "ATTACHED"
+        for container in task.containers:
+            if container.name in runtime.processes or self.simulated:
+                taskstate.set_container(container, "RUNNING")
+                process = runtime.processes.get(container.name)
+                if process is not None:
+                    container.runtime_id = f"{runtime.task_id}-{process.pid}"
+        taskstate.set_status(task, "RUNNING")
+
+    def _supervise(self, runtime: TaskRuntime) -> None:
+        try:
+            if self._start(runtime):
+                self._watch(runtime)
+        except Exception as exc:
+            logger.exception("task %s failed", runtime.arn)
+            with self.context.lock:
+                runtime.request_stop("TaskFailedToStart", f"InternalError: {exc}")
+        finally:
+            try:
+                self._stop_processes(runtime)
+            finally:
+                with self.context.lock:
+                    self._finish(runtime)
+
+    def _start(self, runtime: TaskRuntime) -> bool:
+        task = runtime.task
+        with self.context.lock:
+            if runtime.stop_requested.is_set():
+                return False
+            taskstate.set_status(task, "PENDING")
+            taskstate.stamp(task, "pull_started_at")
+            try:
+                launch = self._container_specs(runtime)
+            except (SecretResolutionError, LogConfigError) as exc:
+                runtime.start_failure = str(exc)
+                self._fail_start(runtime, str(exc))
+                return False
+            taskstate.stamp(task, "pull_stopped_at")
+        runtime.workdir.mkdir(parents=True, exist_ok=True)
+        for spec, sink in launch:
+            if runtime.stop_requested.is_set():
+                return True
+            on_line = sink.write if sink is not None else None
+            try:
+                process = ContainerProcess(spec.argv, spec.env, str(runtime.workdir), on_line)
+            except ContainerStartError as exc:
+                with self.context.lock:
+                    container = runtime.container(spec.name)
+                    if container is not None:
+                        taskstate.set_container(container, "STOPPED", reason=str(exc))
+                    self._fail_start(runtime, str(exc))
+                return True
+            runtime.processes[spec.name] = process
+        with self.context.lock:
+            if not runtime.stop_requested.is_set():
+                self._set_running(runtime)
+        return True
+
+    def _fail_start(self, runtime: TaskRuntime, reason: str) -> None:
+        runtime.request_stop("TaskFailedToStart", reason)
+        runtime.task.desired_status = "STOPPED"
+        taskstate.stamp(runtime.task, "stopping_at")
+
+    def _container_specs(
+        self, runtime: TaskRuntime
+    ) -> list[tuple[specs.ContainerSpec, LogSink | None]]:
+        base = specs.base_env(
+            runtime.ip, runtime.region, self.context.endpoint_url, runtime.launch_type
+        )
+        overrides = runtime.task.overrides or {}
+        result: list[tuple[specs.ContainerSpec, LogSink | None]] = []
+        for definition in runtime.definitions():
+            name = str(definition.get("name"))
+            override = specs.override_for(overrides, name)
+            argv = specs.bind_dask_command(specs.container_argv(definition, override), runtime.ip)
+            env = specs.container_env(
+                definition,
+                override,
+                base,
+                lambda ref: resolve_secret(ref, runtime.account, runtime.region),
+            )
+            options = specs.awslogs_options(definition)
+            sink = None
+            if options is not None and self.logs is not None:
+                sink = self.logs.open(options, runtime.region, name, runtime.task_id)
+                runtime.sinks[name] = sink
+            spec = specs.ContainerSpec(
+                name=name,
+                essential=bool(definition.get("essential", True)),
+                argv=argv,
+                env=env,
+                stop_timeout=specs.stop_timeout_of(definition),
+                log_options=options,
+                definition=definition,
+            )
+            result.append((spec, sink))
+        return result
+
+    def _watch(self, runtime: TaskRuntime) -> None:
+        while not runtime.stop_requested.wait(POLL_INTERVAL):
+            for name, process in list(runtime.processes.items()):
+                if name in runtime.exit_codes:
+                    continue
+                code = process.poll()
+                if code is None:
+                    continue
+                with self.context.lock:
+                    runtime.exit_codes[name] = code
+                    container = runtime.container(name)
+                    if container is not None:
+                        taskstate.set_container(container, "STOPPED", exit_code=code)
+                    if runtime.essential(name):
+                        self.stop(runtime.arn, "EssentialContainerExited")
+                        return
+            if runtime.processes and len(runtime.exit_codes) == len(runtime.processes):
+                with self.context.lock:
+                    self.stop(runtime.arn, "EssentialContainerExited")
+                return
+
+    def _stop_processes(self, runtime: TaskRuntime) -> None:
+        with self.context.lock:
+            task = runtime.task
+            if task.last_status not in (FINAL, "STOPPING"):
+                taskstate.set_status(task, "STOPPING")
+            task.desired_status = "STOPPED"
+            taskstate.stamp(task, "stopping_at")
+        deadlines: dict[str, float] = {}
+        now = time.monotonic()
+        for definition in reversed(runtime.definitions()):
+            name = str(definition.get("name"))
+            process = runtime.processes.get(name)
+            if process is None or process.poll() is not None:
+                continue
+            timeout = runtime.stop_timeout_override
+            if timeout is None:
+                configured = specs.stop_timeout_of(definition)
+                timeout = self.stop_timeout if configured is None else configured
+            process.signal(signal.SIGTERM)
+            deadlines[name] = now + timeout
+        while deadlines:
+            now = time.monotonic()
+            for name in list(deadlines):
+                process = runtime.processes[name]
+                if process.poll() is not None:
+                    del deadlines[name]
+                elif now >= deadlines[name]:
+                    process.signal(signal.SIGKILL)
+                    process.popen.wait()
+                    del deadlines[name]
+            if deadlines:
+                time.sleep(0.05)
+        for name, process in runtime.processes.items():
+            process.kill_leftovers()
+            code = process.poll()
+            if code is None:
+                process.popen.wait()
+                code = process.poll()
+            runtime.exit_codes.setdefault(name, code if code is not None else 137)
+            process.wait_output(2.0)
+        if self.logs is not None:
+            for sink in runtime.sinks.values():
+                self.logs.close(sink)
+        with self.context.lock:
+            if runtime.task.last_status != FINAL:
+                taskstate.set_status(runtime.task, "DEPROVISIONING")
+
+    def _finish(self, runtime: TaskRuntime) -> None:
+        """STOPPED: exit codes, timestamps, ENI and address released. Lock held."""
+        if runtime.done.is_set():
+            return
+        task = runtime.task
+        if runtime.stop_code is None:
+            runtime.request_stop("EssentialContainerExited", None)
+        task.stop_code = runtime.stop_code
+        task.stopped_reason = runtime.stop_reason
+        task.desired_status = "STOPPED"
+        taskstate.stamp(task, "stopping_at")
+        if task.started_at is not None:
+            taskstate.stamp(task, "execution_stopped_at")
+        taskstate.stamp(task, "stopped_at")
+        for container in task.containers:
+            code = runtime.exit_codes.get(container.name)
+            reason = None
+            if code is None and runtime.start_failure:
+                reason = runtime.start_failure
+            taskstate.set_container(container, "STOPPED", exit_code=code, reason=reason)
+        task.connectivity = None
+        from moto.ec2.models import ec2_backends
+
+        taskstate.release_eni(task, ec2_backends[runtime.account][runtime.region], runtime.eni_id)
+        self.addresses.release(runtime.ip)
+        taskstate.set_status(task, FINAL)
+        runtime.done.set()
+        if not self.simulated:
+            shutil.rmtree(runtime.workdir, ignore_errors=True)
+
+    # -- introspection and shutdown ----------------------------------------------------------
+    def running_processes(self) -> list[dict[str, Any]]:
+        result = []
+        with self.context.lock:
+            runtimes = list(self.runtimes.values())
+        for runtime in runtimes:
+            for name, process in list(runtime.processes.items()):
+                if process.poll() is None:
+                    result.append(
+                        {
+                            "taskArn": runtime.arn,
+                            "container": name,
+                            "pid": process.pid,
+                            "pgid": process.pgid,
+                            "ip": runtime.ip,
+                            "argv": process.argv,
+                        }
+                    )
+        return result
+
+    def describe(self) -> list[dict[str, Any]]:
+        with self.context.lock:
+            return [
+                {
+                    "taskArn": r.arn,
+                    "ip": r.ip,
+                    "lastStatus": r.task.last_status,
+                    "stopCode": r.stop_code,
+                    "exitCodes": dict(r.exit_codes),
+                }
+                for r in self.runtimes.values()
+            ]
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Stop every task: SIGTERM all process groups, SIGKILL after `timeout`."""
+        self._closing = True
+        grace = self.stop_timeout if timeout is None else timeout
+        with self.context.lock:
+            runtimes = [r for r in self.runtimes.values() if not r.done.is_set()]
+            for runtime in runtimes:
+                runtime.stop_timeout_override = grace
+                self.stop(runtime.arn, "UserInitiated", "Local AWS shutting down")
+        deadline = time.monotonic() + grace + 5.0
+        for thread in list(self._threads):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self.kill_all()
+
+    def kill_all(self) -> None:
+        """SIGKILL every process group this data plane started (the atexit guard)."""
+        for runtime in list(self.runtimes.values()):
+            for process in list(runtime.processes.values()):
+                process.kill_leftovers()
+                if process.popen.poll() is None:
+                    with contextlib.suppress(OSError):
+                        process.popen.kill()

@@ -1,0 +1,229 @@
+"""Patches of moto's ECS and EC2 backends that connect them to the data plane.
+
+Installed once in the process that runs the local AWS (the `dask-aws local up` process, or
+the child process `LocalAws` starts), never in a test process that may use `mock_aws`.
+Besides wiring RunTask/StopTask/DescribeTasks to the data plane they work around moto quirks:
+tasks no longer drift toward STOPPED on describe (the `ecs::task` state manager is frozen and
+`describe_tasks` never advances), a Fargate task definition with only task-level memory can
+be run, DescribeTasks looks tasks up by ARN or id within the cluster (moto scans every task
+of every cluster) and reports unknown ones as MISSING failures, and StopTask of an unknown
+task is a 400 InvalidParameterException (moto answers 500).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from moto.ec2.models import ec2_backends
+from moto.ec2.models.security_groups import SecurityGroupBackend
+from moto.ecs.exceptions import InvalidParameterException
+from moto.ecs.models import EC2ContainerServiceBackend
+from moto.ecs.responses import EC2ContainerServiceResponse
+from moto.moto_api import state_manager
+
+from dask_aws.local import strict
+from dask_aws.local.context import LocalContext, active
+from dask_aws.local.faults import CAPACITY_REASON
+
+_ORIGINALS: dict[str, Any] = {}
+
+
+def _context() -> LocalContext:
+    context = active()
+    assert context is not None, "the local AWS is not running in this process"
+    return context
+
+
+def freeze_task_states() -> None:
+    state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**9})
+
+
+def _find_task(backend: Any, cluster_name: str, ref: str) -> Any:
+    tasks = backend.tasks.get(cluster_name, {})
+    task = tasks.get(ref)
+    if task is not None:
+        return task
+    runtime = _context().dataplane.lookup(ref)
+    if runtime is not None and runtime.cluster == cluster_name:
+        return runtime.task
+    task_id = ref.rsplit("/", 1)[-1]
+    for arn, candidate in tasks.items():
+        if arn.rsplit("/", 1)[-1] == task_id:
+            return candidate
+    return None
+
+
+# -- ECS backend ----------------------------------------------------------------------------
+def register_task_definition(
+    self: Any, family: str, container_definitions: list[dict[str, Any]], **kwargs: Any
+) -> Any:
+    strict.validate_task_definition(
+        kwargs.get("requires_compatibilities"),
+        kwargs.get("network_mode"),
+        kwargs.get("cpu"),
+        kwargs.get("memory"),
+        container_definitions or [],
+        kwargs.get("execution_role_arn"),
+    )
+    return _ORIGINALS["register_task_definition"](self, family, container_definitions, **kwargs)
+
+
+def calculate_task_resource_requirements(task_definition: Any) -> dict[str, Any]:
+    # moto adds up container memory and fails (TypeError, HTTP 500) when a Fargate task
+    # definition sets memory only at task level; count such containers as 0 MiB.
+    shim = copy.copy(task_definition)
+    keys = ("memory", "memoryReservation", "Memory", "MemoryReservation")
+    shim.container_definitions = [
+        d if any(d.get(k) is not None for k in keys) else {**d, "memoryReservation": 0}
+        for d in task_definition.container_definitions
+    ]
+    result: dict[str, Any] = _ORIGINALS["_calculate_task_resource_requirements"](shim)
+    return result
+
+
+def run_task(
+    self: Any,
+    cluster_str: str,
+    task_definition_str: str,
+    count: int,
+    overrides: dict[str, Any] | None,
+    started_by: str,
+    tags: list[dict[str, str]] | None,
+    launch_type: str | None,
+    networking_configuration: dict[str, Any] | None = None,
+    group: str | None = None,
+    platform_version: str | None = None,
+    capacity_provider_strategy: list[dict[str, Any]] | None = None,
+) -> list[Any]:
+    context = _context()
+    cluster = self._get_cluster(cluster_str)
+    task_def = self.describe_task_definition(task_definition_str)
+    strategy = capacity_provider_strategy
+    if not launch_type and not strategy:
+        strategy = cluster.default_capacity_provider_strategy
+    ec2 = ec2_backends[self.account_id][self.region_name]
+    strict.validate_run_task(
+        count, started_by, task_def, cluster, launch_type, strategy, networking_configuration, ec2
+    )
+    provider = strategy[0]["capacityProvider"] if strategy else None
+    failed = context.faults.take_capacity_failures(provider, count)
+    context.request_extra()["run_task_failures"] = [
+        {"reason": CAPACITY_REASON} for _ in range(failed)
+    ]
+    if failed >= count:
+        return []
+    tasks: list[Any] = _ORIGINALS["run_task"](
+        self,
+        cluster_str,
+        task_definition_str,
+        count - failed,
+        overrides,
+        started_by,
+        tags,
+        launch_type,
+        networking_configuration,
+        group,
+        platform_version,
+        capacity_provider_strategy,
+    )
+    for task in tasks:
+        context.dataplane.adopt(task, task_def, ec2)
+    return tasks
+
+
+def describe_tasks(self: Any, cluster_str: str, tasks: list[str]) -> list[Any]:
+    cluster = self._get_cluster(cluster_str)
+    if not tasks:
+        raise InvalidParameterException("Tasks cannot be empty.")
+    strict.validate_describe_tasks(tasks)
+    found: list[Any] = []
+    seen: set[int] = set()
+    missing: list[dict[str, str]] = []
+    for ref in tasks:
+        task = _find_task(self, cluster.name, ref)
+        if task is None:
+            missing.append({"arn": ref, "reason": "MISSING"})
+        elif id(task) not in seen:
+            seen.add(id(task))
+            found.append(task)
+    _context().request_extra()["describe_tasks_failures"] = missing
+    return found
+
+
+def stop_task(self: Any, cluster_str: str, task_str: str, reason: str) -> Any:
+    cluster = self._get_cluster(cluster_str)
+    task = _find_task(self, cluster.name, task_str)
+    if task is None:
+        raise InvalidParameterException("The referenced task was not found.")
+    dataplane = _context().dataplane
+    if dataplane.lookup(task.task_arn) is None:
+        return _ORIGINALS["stop_task"](self, cluster_str, task_str, reason)
+    dataplane.stop(task.task_arn, "UserInitiated", reason or None)
+    return task
+
+
+def delete_cluster(self: Any, cluster_str: str) -> Any:
+    cluster = self._get_cluster(cluster_str)
+    strict.validate_delete_cluster(
+        cluster, self.tasks.get(cluster.name, {}).values(), self.services.values()
+    )
+    return _ORIGINALS["delete_cluster"](self, cluster_str)
+
+
+# -- ECS responses: report failures moto always leaves empty ---------------------------------
+def run_task_response(self: Any) -> Any:
+    result = _ORIGINALS["response_run_task"](self)
+    failures = _context().request_extra().get("run_task_failures")
+    if failures:
+        result.result["failures"] = failures
+    return result
+
+
+def describe_tasks_response(self: Any) -> Any:
+    result = _ORIGINALS["response_describe_tasks"](self)
+    failures = _context().request_extra().get("describe_tasks_failures")
+    if failures:
+        result.result["failures"] = failures
+    return result
+
+
+# -- EC2 ----------------------------------------------------------------------------------------
+def delete_security_group(self: Any, name: str | None = None, group_id: str | None = None) -> None:
+    target = group_id
+    if target is None and name is not None:
+        group = self.get_security_group_by_name_or_id(name)
+        target = group.id if group is not None else None
+    if target is not None:
+        strict.validate_delete_security_group(target, list(self.enis.values()))
+    _ORIGINALS["delete_security_group"](self, name=name, group_id=group_id)
+
+
+def install() -> None:
+    """Patch moto (idempotent) and freeze the ECS task state machine."""
+    freeze_task_states()
+    if _ORIGINALS:
+        return
+    ecs = EC2ContainerServiceBackend
+    _ORIGINALS.update(
+        register_task_definition=ecs.register_task_definition,
+        _calculate_task_resource_requirements=ecs._calculate_task_resource_requirements,
+        run_task=ecs.run_task,
+        describe_tasks=ecs.describe_tasks,
+        stop_task=ecs.stop_task,
+        delete_cluster=ecs.delete_cluster,
+        response_run_task=EC2ContainerServiceResponse.run_task,
+        response_describe_tasks=EC2ContainerServiceResponse.describe_tasks,
+        delete_security_group=SecurityGroupBackend.delete_security_group,
+    )
+    ecs.register_task_definition = register_task_definition  # type: ignore[method-assign,assignment]
+    ecs._calculate_task_resource_requirements = staticmethod(  # type: ignore[method-assign]
+        calculate_task_resource_requirements
+    )
+    ecs.run_task = run_task  # type: ignore[method-assign]
+    ecs.describe_tasks = describe_tasks  # type: ignore[method-assign]
+    ecs.stop_task = stop_task  # type: ignore[method-assign]
+    ecs.delete_cluster = delete_cluster  # type: ignore[method-assign]
+    EC2ContainerServiceResponse.run_task = run_task_response  # type: ignore[method-assign]
+    EC2ContainerServiceResponse.describe_tasks = describe_tasks_response  # type: ignore[method-assign]
+    SecurityGroupBackend.delete_security_group = delete_security_group  # type: ignore[method-assign]

@@ -1,0 +1,142 @@
+"""How a container definition becomes a local process: argv, environment, working directory.
+
+The image is not pulled; the local Python environment stands in for it (the directory of
+`sys.executable` comes first on PATH, so `dask` is the server's own). See the package
+docstring for the `--host` / `--dashboard-address` rewriting of Dask commands.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# Host variables a local process needs to run at all; nothing else leaks into containers.
+PASSTHROUGH_ENV = ("HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "USER", "LOGNAME")
+
+SCHEDULER_COMMANDS: tuple[tuple[str, ...], ...] = (("dask", "scheduler"), ("dask-scheduler",))
+WORKER_COMMANDS: tuple[tuple[str, ...], ...] = (
+    ("dask", "worker"),
+    ("dask-worker",),
+    ("dask", "cuda", "worker"),
+)
+
+
+@dataclass
+class ContainerSpec:
+    name: str
+    essential: bool
+    argv: list[str]
+    env: dict[str, str]
+    stop_timeout: float | None
+    log_options: dict[str, str] | None = None
+    definition: dict[str, Any] = field(default_factory=dict)
+
+
+def _command_kind(argv: Sequence[str]) -> str | None:
+    if not argv:
+        return None
+    words = [os.path.basename(argv[0]), *argv[1:3]]
+    for kind, patterns in (("scheduler", SCHEDULER_COMMANDS), ("worker", WORKER_COMMANDS)):
+        if any(tuple(words[: len(p)]) == p for p in patterns):
+            return kind
+    return None
+
+
+def _has_option(argv: Sequence[str], option: str) -> bool:
+    return any(arg == option or arg.startswith(option + "=") for arg in argv)
+
+
+def bind_dask_command(argv: Sequence[str], task_ip: str) -> list[str]:
+    """Append `--host <ip>` (and the scheduler's dashboard address) to Dask commands."""
+    result = list(argv)
+    kind = _command_kind(result)
+    if kind is None:
+        return result
+    if not _has_option(result, "--host"):
+        result += ["--host", task_ip]
+    if kind == "scheduler" and not _has_option(result, "--dashboard-address"):
+        result += ["--dashboard-address", f"{task_ip}:8787"]
+    return result
+
+
+def container_argv(definition: Mapping[str, Any], override: Mapping[str, Any] | None) -> list[str]:
+    """entryPoint + command, with the run's command override (ECS semantics)."""
+    entry_point = list(definition.get("entryPoint") or [])
+    command = list(definition.get("command") or [])
+    if override and override.get("command"):
+        command = list(override["command"])
+    return [*entry_point, *command]
+
+
+def local_path() -> str:
+    bindir = os.path.dirname(sys.executable)
+    rest = [p for p in os.environ.get("PATH", os.defpath).split(os.pathsep) if p and p != bindir]
+    return os.pathsep.join([bindir, *rest])
+
+
+def container_env(
+    definition: Mapping[str, Any],
+    override: Mapping[str, Any] | None,
+    base: Mapping[str, str],
+    resolve_secret: Callable[[str], str],
+) -> dict[str, str]:
+    """base < task definition environment < secrets < the run's environment override."""
+    env = dict(base)
+    for item in definition.get("environment") or []:
+        env[str(item["name"])] = str(item.get("value", ""))
+    for secret in definition.get("secrets") or []:
+        env[str(secret["name"])] = resolve_secret(str(secret["valueFrom"]))
+    if override:
+        for item in override.get("environment") or []:
+            env[str(item["name"])] = str(item.get("value", ""))
+    return env
+
+
+def base_env(
+    task_ip: str,
+    region: str,
+    endpoint_url: str,
+    launch_type: str,
+    host_env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """What every container starts from: a minimal host env plus ECS-like variables."""
+    source = os.environ if host_env is None else host_env
+    env = {key: source[key] for key in PASSTHROUGH_ENV if key in source}
+    env["PATH"] = local_path()
+    env.update(
+        {
+            "HOSTNAME": "ip-" + task_ip.replace(".", "-") + ".ec2.internal",
+            "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE" if launch_type == "FARGATE" else "AWS_ECS_EC2",
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            # Code in a task that calls AWS reaches the local AWS, never the real one.
+            "AWS_ENDPOINT_URL": endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "DASK_AWS_TASK_IP": task_ip,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def override_for(overrides: Mapping[str, Any] | None, name: str) -> dict[str, Any] | None:
+    for item in (overrides or {}).get("containerOverrides") or []:
+        if item.get("name") == name:
+            return dict(item)
+    return None
+
+
+def stop_timeout_of(definition: Mapping[str, Any]) -> float | None:
+    value = definition.get("stopTimeout")
+    return None if value is None else float(value)
+
+
+def awslogs_options(definition: Mapping[str, Any]) -> dict[str, str] | None:
+    config = definition.get("logConfiguration") or {}
+    if config.get("logDriver") != "awslogs":
+        return None
+    return {str(k): str(v) for k, v in (config.get("options") or {}).items()}
