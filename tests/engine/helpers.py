@@ -84,8 +84,11 @@ def tagged_resources(aws: Aws, owner_uid: str) -> list[str]:
             if c.get("status") == "ACTIVE" and owned(tags.from_list(c.get("tags"))):
                 found.append(c["clusterArn"])
         for cluster in clusters:
-            arns = aws.ecs.list_tasks(cluster=cluster, startedBy=owner_uid)["taskArns"]
-            found.extend(arns)  # list_tasks defaults to desiredStatus RUNNING
+            found.extend(
+                aws.ecs.list_tasks(cluster=cluster, startedBy=owner_uid, desiredStatus="RUNNING")[
+                    "taskArns"
+                ]
+            )
     for arn in aws.ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"]:
         reply = aws.ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
         if owned(tags.from_list(reply.get("tags"))):

@@ -35,7 +35,9 @@ def _crash_at(session: Any, event: str, k: int) -> None:
 def _live(aws: Any, tgt: Target) -> dict[str, int]:
     counts = {"scheduler": 0, "worker": 0}
     for cluster in aws.ecs.list_clusters()["clusterArns"]:
-        arns = aws.ecs.list_tasks(cluster=cluster, startedBy=tgt.owner.uid)["taskArns"]
+        arns = aws.ecs.list_tasks(
+            cluster=cluster, startedBy=tgt.owner.uid, desiredStatus="RUNNING"
+        )["taskArns"]
         for task in aws.ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []:
             if task["desiredStatus"] == "RUNNING":
                 counts[task["group"].split(":")[1]] += 1

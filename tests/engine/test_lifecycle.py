@@ -44,12 +44,16 @@ def test_create_scale_up_scale_down_delete(local_aws_simulated: Any) -> None:
 
     mark = log.mark()
     tgt = _scale(tgt, 5)
+    first = reconcile(aws, tgt)
+    # Nothing listens in simulated mode: graceful retirement fell back, and status says so.
+    assert first.status.message and "could not retire 35 worker(s)" in first.status.message
+    assert "RetireFallback" in [e.reason for e in first.events]
     result = converge(aws, tgt)
     assert result.status.replicas == 5
     assert log.since(mark)["StopTask"] == 35 and log.since(mark)["RunTask"] == 0
-    # Nothing listens in simulated mode, so graceful retirement fell back, and said so.
-    assert result.status.message is None or "retire" in result.status.message
-    live = aws.ecs.list_tasks(cluster=result.status.aws.cluster_arn, startedBy=tgt.owner.uid)
+    live = aws.ecs.list_tasks(
+        cluster=result.status.aws.cluster_arn, startedBy=tgt.owner.uid, desiredStatus="RUNNING"
+    )
     assert len(live["taskArns"]) == 6
 
     assert delete(aws, tgt).done
@@ -119,7 +123,9 @@ def test_image_change_replaces_scheduler_and_rolls_workers(local_aws_simulated: 
     assert after.aws.scheduler_task_arn != before.aws.scheduler_task_arn
     assert after.aws.worker_task_definition_arn != before.aws.worker_task_definition_arn
     assert after.replicas == 3
-    live = aws.ecs.list_tasks(cluster=after.aws.cluster_arn, startedBy=tgt.owner.uid)["taskArns"]
+    live = aws.ecs.list_tasks(
+        cluster=after.aws.cluster_arn, startedBy=tgt.owner.uid, desiredStatus="RUNNING"
+    )["taskArns"]
     described = aws.ecs.describe_tasks(cluster=after.aws.cluster_arn, tasks=live)["tasks"]
     assert {t["taskDefinitionArn"] for t in described} == {
         after.aws.scheduler_task_definition_arn,
@@ -140,3 +146,44 @@ def test_two_owners_with_the_same_name_never_share_resources(local_aws_simulated
     assert tagged_resources(aws, first.owner.uid) == []
     assert reconcile(aws, second).ready  # the twin is untouched
     assert delete(aws, second).done
+
+
+def test_lost_scheduler_is_replaced_and_workers_follow(local_aws_simulated: Any) -> None:
+    aws, _ = aws_for(local_aws_simulated.endpoint_url)
+    tgt = target("phoenix", workers={"replicas": 3, "cpu": 1024, "memory": 2048})
+    before = converge(aws, tgt).status
+    local_aws_simulated.kill_task(before.aws.scheduler_task_arn)
+
+    step = reconcile(aws, tgt)
+    assert "SchedulerReplaced" in [e.reason for e in step.events]
+    assert not step.ready
+    after = converge(aws, tgt).status
+    assert after.aws.scheduler_task_arn != before.aws.scheduler_task_arn
+    assert after.scheduler_address != before.scheduler_address
+    assert after.replicas == 3
+    cluster = after.aws.cluster_arn
+    live = aws.ecs.list_tasks(cluster=cluster, startedBy=tgt.owner.uid, desiredStatus="RUNNING")
+    groups = [
+        t["group"] for t in aws.ecs.describe_tasks(cluster=cluster, tasks=live["taskArns"])["tasks"]
+    ]
+    new_id = after.aws.scheduler_task_arn.rsplit("/", 1)[1]
+    assert sorted(groups) == ["dask-aws:scheduler"] + [f"dask-aws:worker:{new_id}"] * 3
+    assert delete(aws, tgt).done
+
+
+def test_crashed_worker_is_replaced(local_aws_simulated: Any) -> None:
+    aws, _ = aws_for(local_aws_simulated.endpoint_url)
+    tgt = target("mender", workers={"replicas": 2, "cpu": 1024, "memory": 2048})
+    status = converge(aws, tgt).status
+    cluster = status.aws.cluster_arn
+    live = aws.ecs.list_tasks(cluster=cluster, startedBy=tgt.owner.uid, desiredStatus="RUNNING")
+    worker = next(
+        t
+        for t in aws.ecs.describe_tasks(cluster=cluster, tasks=live["taskArns"])["tasks"]
+        if t["group"].startswith("dask-aws:worker")
+    )
+    local_aws_simulated.kill_task(worker["taskArn"])
+    step = reconcile(aws, tgt)
+    assert "WorkerReplaced" in [e.reason for e in step.events]
+    assert converge(aws, tgt).status.replicas == 2
+    assert delete(aws, tgt).done

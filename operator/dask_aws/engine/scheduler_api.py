@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import urllib.error
 import urllib.request
 from typing import Any
@@ -17,6 +19,9 @@ class SchedulerUnreachable(Exception):
 
 
 def _call(url: str, body: dict[str, Any] | None = None, timeout: float = TIMEOUT) -> Any:
+    if os.environ.get("DASK_AWS_LOOPBACK_ONLY") == "1" and not _loopback(url):
+        # Tests and the local AWS must never send traffic off this machine.
+        raise SchedulerUnreachable(f"{url}: not a loopback address (DASK_AWS_LOOPBACK_ONLY=1)")
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
         url,
@@ -29,6 +34,13 @@ def _call(url: str, body: dict[str, Any] | None = None, timeout: float = TIMEOUT
             return json.loads(response.read() or b"null")
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise SchedulerUnreachable(f"{url}: {exc}") from exc
+
+
+def _loopback(url: str) -> bool:
+    try:
+        return ipaddress.ip_address(host_of(url)).is_loopback
+    except ValueError:
+        return host_of(url) == "localhost"
 
 
 def host_of(address: str) -> str:

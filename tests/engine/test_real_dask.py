@@ -1,0 +1,52 @@
+"""The engine on the local AWS with real `dask scheduler` / `dask worker` processes."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from distributed import Client
+
+from dask_aws.aws.found import Target
+from dask_aws.engine.delete import delete
+from dask_aws.engine.reconcile import reconcile
+from tests.engine.helpers import aws_for, converge, tagged_resources, target
+
+pytestmark = pytest.mark.slow
+SMALL = {"cpu": 512, "memory": 1024}
+
+
+def _wait_workers(client: Client, n: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while len(client.scheduler_info(n_workers=-1)["workers"]) != n:
+        assert time.monotonic() < deadline, client.scheduler_info(n_workers=-1)["workers"].keys()
+        time.sleep(0.2)
+
+
+def test_scale_down_retires_gracefully_and_keeps_data(local_aws: Any) -> None:
+    aws, _ = aws_for(local_aws.endpoint_url)
+    tgt = target("graceful", scheduler=SMALL, workers={"replicas": 3, **SMALL})
+    status = converge(aws, tgt, timeout=120).status
+    with Client(status.scheduler_address, timeout=30) as client:
+        _wait_workers(client, 3)
+        assert client.submit(sum, range(101)).result() == 5050
+        futures = client.scatter(list(range(30)), broadcast=False)
+        held = {w for f in futures for w in client.who_has(f)[f.key]}
+        assert len(held) > 1  # data spread over several workers
+
+        smaller = Target(
+            tgt.owner,
+            tgt.spec.model_copy(
+                update={"workers": tgt.spec.workers.model_copy(update={"replicas": 1})}
+            ),
+        )
+        step = reconcile(aws, smaller)
+        assert step.status.message is None, step.status.message  # no fallback needed
+        assert "RetireFallback" not in [e.reason for e in step.events]
+        _wait_workers(client, 1)
+        assert client.gather(futures) == list(range(30))  # retired workers handed data over
+        assert converge(aws, smaller).status.replicas == 1
+    assert delete(aws, smaller).done
+    assert tagged_resources(aws, tgt.owner.uid) == []
+    assert not [p for p in local_aws.running_processes() if tgt.owner.uid in str(p)]
