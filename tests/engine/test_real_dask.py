@@ -11,6 +11,7 @@ from distributed import Client
 from dask_aws.aws.found import Target
 from dask_aws.engine.delete import delete
 from dask_aws.engine.reconcile import reconcile
+from dask_aws.names import ResourceNames
 from tests.engine.helpers import aws_for, converge, tagged_resources, target
 
 pytestmark = pytest.mark.slow
@@ -49,4 +50,5 @@ def test_scale_down_retires_gracefully_and_keeps_data(local_aws: Any) -> None:
         assert converge(aws, smaller).status.replicas == 1
     assert delete(aws, smaller).done
     assert tagged_resources(aws, tgt.owner.uid) == []
-    assert not [p for p in local_aws.running_processes() if tgt.owner.uid in str(p)]
+    cluster = f"/{ResourceNames.for_owner(tgt.owner).ecs_cluster}/"
+    assert [p for p in local_aws.running_processes() if cluster in p["taskArn"]] == []
