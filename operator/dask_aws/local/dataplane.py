@@ -194,6 +194,11 @@ class DataPlane:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def launch(self, runtime: TaskRuntime) -> None:
+        if self._closing:
+            with self.context.lock:
+                runtime.request_stop("UserInitiated", "Local AWS shutting down")
+                self._finish(runtime)
+            return
         if self.simulated:
             with self.context.lock:
                 if runtime.stop_requested.is_set():

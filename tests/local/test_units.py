@@ -1,0 +1,91 @@
+"""Unit tests of the local AWS building blocks (no server)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dask_aws.local.addresses import AddressPool
+from dask_aws.local.faults import FaultPlan, error_response
+from dask_aws.local.specs import bind_dask_command, container_argv, container_env
+from dask_aws.local.strict import FARGATE_SIZES, parse_units
+
+
+def test_addresses_are_loopback_and_quarantined() -> None:
+    now = [0.0]
+    pool = AddressPool(quarantine=10.0, clock=lambda: now[0])
+    first, second = pool.allocate(), pool.allocate()
+    assert (first, second) == ("127.1.0.1", "127.1.0.2")
+    pool.release(first)
+    assert pool.allocate() == "127.1.0.3"  # still quarantined
+    now[0] = 11.0
+    assert pool.allocate() == first
+    assert first in pool.in_use()
+
+
+def test_addresses_skip_network_and_broadcast_octets() -> None:
+    pool = AddressPool(first="127.1.0.254")
+    assert [pool.allocate() for _ in range(3)] == ["127.1.0.254", "127.1.1.1", "127.1.1.2"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["dask", "scheduler"], ["dask", "scheduler", "--host", "IP",
+                                 "--dashboard-address", "IP:8787"]),
+        (["dask", "scheduler", "--host=0.0.0.0"], ["dask", "scheduler", "--host=0.0.0.0",
+                                                   "--dashboard-address", "IP:8787"]),
+        (["/venv/bin/dask-scheduler", "--dashboard-address", ":0"],
+         ["/venv/bin/dask-scheduler", "--dashboard-address", ":0", "--host", "IP"]),
+        (["dask", "worker", "tcp://a:8786"], ["dask", "worker", "tcp://a:8786", "--host", "IP"]),
+        (["dask-worker", "tcp://a:8786"], ["dask-worker", "tcp://a:8786", "--host", "IP"]),
+        (["dask", "cuda", "worker", "tcp://a:8786"],
+         ["dask", "cuda", "worker", "tcp://a:8786", "--host", "IP"]),
+        (["sh", "-c", "dask scheduler"], ["sh", "-c", "dask scheduler"]),
+        (["python", "-m", "http.server"], ["python", "-m", "http.server"]),
+    ],
+)
+def test_dask_commands_are_bound_to_the_task_address(argv: list[str], expected: list[str]) -> None:
+    assert bind_dask_command(argv, "IP") == expected
+
+
+def test_argv_and_env_follow_ecs_precedence() -> None:
+    definition = {
+        "entryPoint": ["tini", "--"],
+        "command": ["dask", "scheduler"],
+        "environment": [{"name": "A", "value": "td"}, {"name": "B", "value": "td"}],
+        "secrets": [{"name": "S", "valueFrom": "arn:secret"}],
+    }
+    override = {"command": ["dask", "worker"], "environment": [{"name": "B", "value": "run"}]}
+    assert container_argv(definition, None) == ["tini", "--", "dask", "scheduler"]
+    assert container_argv(definition, override) == ["tini", "--", "dask", "worker"]
+    env = container_env(definition, override, {"A": "base", "Z": "base"}, lambda ref: ref + "!")
+    assert env == {"A": "td", "B": "run", "S": "arn:secret!", "Z": "base"}
+
+
+def test_fault_plan_counts_down() -> None:
+    plan = FaultPlan()
+    plan.fail_next("ECS:RunTask", 2, "5xx")
+    assert plan.take_failure("ecs:runtask") == "5xx"
+    assert plan.take_failure("ecs:RunTask") == "5xx"
+    assert plan.take_failure("ecs:RunTask") is None
+    plan.capacity_failures(3, "FARGATE_SPOT")
+    assert plan.take_capacity_failures("FARGATE", 5) == 0
+    assert plan.take_capacity_failures("FARGATE_SPOT", 2) == 2
+    assert plan.take_capacity_failures("FARGATE_SPOT", 2) == 1
+    with pytest.raises(ValueError):
+        plan.fail_next("RunTask", 1)
+
+
+def test_error_bodies_match_the_protocols() -> None:
+    assert b'"__type": "ThrottlingException"' in error_response("throttle", "json", "ecs").body
+    assert b"<Code>RequestLimitExceeded</Code>" in error_response("throttle", "query", "ec2").body
+    assert b"<Code>Throttling</Code>" in error_response("throttle", "query", "iam").body
+    assert error_response("5xx", "json", "ecs").status == 500
+
+
+def test_fargate_units() -> None:
+    assert parse_units("1 vCPU", "vcpu") == 1024
+    assert parse_units("2 GB", "gb") == 2048
+    assert parse_units("512", "gb") == 512
+    assert parse_units("garbage", "vcpu") == -1
+    assert 30720 in FARGATE_SIZES[4096] and 30720 not in FARGATE_SIZES[256]
