@@ -9,7 +9,10 @@ from collections.abc import Sequence
 
 # Each entry is a module exposing `register(subparsers)`; it sets `func` on its parser.
 # Modules are imported lazily so `dask-aws crd` does not pay for kopf or distributed.
-SUBCOMMAND_MODULES = ("dask_aws.local.cli",)
+SUBCOMMAND_MODULES = (
+    "dask_aws.local.cli",
+    "dask_aws.controller.cli",
+)
 
 
 def _print_crd(args: argparse.Namespace) -> int:

@@ -51,16 +51,19 @@ def reconcile(
         outcome = act(aws, target, observed, steps)
         status = converged_status(target, observed, steps, outcome, desired, generation, previous)
     except ClientError as exc:
-        return _failed(translate(exc), previous, generation)
+        return failed_result(translate(exc), previous, generation)
     except DaskAwsError as exc:
-        return _failed(exc, previous, generation)
+        return failed_result(exc, previous, generation)
     result = Result(status=status, events=outcome.events)
     if not result.ready:
         result.requeue_after = REQUEUE_PROGRESS
     return result
 
 
-def _failed(error: DaskAwsError, previous: ClusterStatus, generation: int | None) -> Result:
+def failed_result(
+    error: DaskAwsError, previous: ClusterStatus, generation: int | None
+) -> Result:
+    """The Result of a step that could not run: Stalled when only a spec change helps."""
     permanent = isinstance(error, PermanentError)
     return Result(
         status=error_status(previous, error, generation),

@@ -1,0 +1,1 @@
+"""The Kubernetes operator: thin kopf handlers over the engine."""

@@ -1,0 +1,69 @@
+"""Autoscaling and idle shutdown, read from the scheduler's HTTP API.
+
+The autoscaler owns the worker count while spec.autoscaling is set: it follows the
+scheduler's adaptive target, clamped to [minimum, maximum], scales down at most 25% a
+step and waits cooldownSeconds between changes, so it neither flaps nor fights anyone.
+`kubectl scale` (spec.workers.replicas) is only the starting size in that mode.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from dask_aws.controller.state import ObjectState
+from dask_aws.engine import scheduler_api
+from dask_aws.spec import DaskAwsClusterSpec, IdleAction
+
+
+def http_base(spec: DaskAwsClusterSpec, scheduler_address: str | None) -> str | None:
+    if not scheduler_address:
+        return None
+    return f"http://{scheduler_api.host_of(scheduler_address)}:{spec.scheduler.dashboard_port}"
+
+
+def desired_workers(
+    spec: DaskAwsClusterSpec, state: ObjectState, base: str | None, now: float
+) -> int | None:
+    """The worker count to ask the engine for; None: spec.workers.replicas as written."""
+    if state.idled:
+        return 0
+    bounds = spec.autoscaling
+    if bounds is None:
+        return None
+    current = state.autoscale_target
+    if current is None:
+        current = min(max(spec.workers.replicas, bounds.minimum), bounds.maximum)
+        state.autoscale_target, state.autoscale_changed_at = current, now
+    current = min(max(current, bounds.minimum), bounds.maximum)
+    if base is None or now - state.autoscale_changed_at < bounds.cooldown_seconds:
+        return current
+    try:
+        wanted = scheduler_api.adaptive_target(base)
+    except scheduler_api.SchedulerUnreachable:
+        return current
+    target = min(max(wanted, bounds.minimum), bounds.maximum)
+    if target < current:
+        target = max(target, current - max(1, math.floor(current * 0.25)))
+    if target != current:
+        state.autoscale_target, state.autoscale_changed_at = target, now
+    return target
+
+
+def idle_action(spec: DaskAwsClusterSpec, state: ObjectState, base: str | None) -> IdleAction | None:
+    """The action due because the cluster has been idle too long, if any."""
+    timeout = spec.scheduler.idle_timeout_seconds
+    if timeout is None or base is None:
+        return None
+    try:
+        since = scheduler_api.idle_since(base)
+    except scheduler_api.SchedulerUnreachable:
+        return None
+    if since is None:
+        state.idled = False
+        return None
+    if time.time() - since < timeout:
+        return None
+    if spec.scheduler.idle_action is IdleAction.SCALE_TO_ZERO:
+        state.idled = True
+    return spec.scheduler.idle_action

@@ -1,0 +1,69 @@
+"""`dask-aws operator`: run the operator in the foreground (wraps kopf's runner)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from dask_aws.controller.config import OperatorConfig
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("operator", help="run the DaskAwsCluster operator")
+    parser.add_argument("-n", "--namespace", action="append", default=[],
+                        help="namespace to watch (repeatable); default: all namespaces "
+                             "(env DASK_AWS_NAMESPACES, comma-separated)")
+    parser.add_argument("--region", help="default AWS region (env DASK_AWS_REGION)")
+    parser.add_argument("--resync-seconds", type=float, help="drift check interval")
+    parser.add_argument("--peering", metavar="NAME",
+                        help="kopf peering name for several replicas; default: standalone")
+    parser.add_argument("--metrics-port", type=int, default=8080, help="0 disables")
+    parser.add_argument("--probe-port", type=int, default=8081, help="0 disables /healthz")
+    parser.add_argument("--bind", default="0.0.0.0", help="address for metrics and probes")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.set_defaults(func=run)
+
+
+def config_from(args: argparse.Namespace) -> OperatorConfig:
+    config = OperatorConfig.from_env()
+    updates: dict[str, Any] = {
+        "standalone": args.peering is None,
+        "peering_name": args.peering,
+        "metrics_port": args.metrics_port or None,
+        "probe_port": args.probe_port or None,
+    }
+    if args.namespace:
+        updates["namespaces"] = args.namespace
+    if args.region:
+        updates["region"] = args.region
+    if args.resync_seconds:
+        updates["resync_seconds"] = args.resync_seconds
+    return config.model_copy(update=updates)
+
+
+def run(args: argparse.Namespace) -> int:
+    import kopf
+    from prometheus_client import start_http_server
+
+    import dask_aws.controller.handlers  # noqa: F401  (registers the handlers)
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("botocore", "urllib3", "kubernetes"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    config = config_from(args)
+    if config.metrics_port:
+        start_http_server(config.metrics_port, addr=args.bind)
+    liveness = f"http://{args.bind}:{config.probe_port}/healthz" if config.probe_port else None
+    kopf.run(
+        clusterwide=not config.namespaces,
+        namespaces=config.namespaces,
+        standalone=config.standalone,
+        peering_name=config.peering_name,
+        liveness_endpoint=liveness,
+        memo=kopf.Memo(config=config, seen={}, mismatch={}),
+    )
+    return 0

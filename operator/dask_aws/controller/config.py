@@ -1,0 +1,47 @@
+"""Operator settings: flags, or DASK_AWS_* environment variables (what the Helm chart sets)."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, Field
+
+
+def _list(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+class OperatorConfig(BaseModel):
+    namespaces: list[str] = Field(default_factory=list, description="empty: all namespaces")
+    region: str | None = None
+    resync_seconds: float = 60.0
+    progress_seconds: float = 3.0
+    standalone: bool = True
+    peering_name: str | None = None
+    metrics_port: int | None = 8080
+    probe_port: int | None = 8081
+    # Tenant guardrails: shell-style patterns; an empty list allows everything.
+    allowed_cluster_arns: list[str] = Field(default_factory=list)
+    allowed_role_arns: list[str] = Field(default_factory=list)
+    allowed_image_prefixes: list[str] = Field(default_factory=list)
+    max_workers: int | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorConfig:
+        env = os.environ if env is None else env
+        max_workers = env.get("DASK_AWS_MAX_WORKERS")
+        return cls(
+            namespaces=_list(env.get("DASK_AWS_NAMESPACES")),
+            region=env.get("DASK_AWS_REGION") or None,
+            resync_seconds=float(env.get("DASK_AWS_RESYNC_SECONDS", "60")),
+            allowed_cluster_arns=_list(env.get("DASK_AWS_ALLOWED_CLUSTER_ARNS")),
+            allowed_role_arns=_list(env.get("DASK_AWS_ALLOWED_ROLE_ARNS")),
+            allowed_image_prefixes=_list(env.get("DASK_AWS_ALLOWED_IMAGE_PREFIXES")),
+            max_workers=int(max_workers) if max_workers else None,
+        )
+
+
+def matches(value: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(value, p) for p in patterns)

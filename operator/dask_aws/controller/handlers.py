@@ -1,0 +1,91 @@
+"""kopf handlers: thin. Every one of them calls step.py and hands its output to kopf."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import kopf
+
+from dask_aws.controller import kube, step
+from dask_aws.controller.config import OperatorConfig
+from dask_aws.controller.state import of
+from dask_aws.crd import GROUP, PLURAL, VERSION
+
+RESOURCE = (GROUP, VERSION, PLURAL)
+FINALIZER = f"{GROUP}/finalizer"
+TICK = 2.0  # how often each object's timer wakes; step.py decides whether anything is due
+WATCH_STALL_SECONDS = 60.0
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.posting.level = logging.CRITICAL  # Events come from step.py, not from log lines
+    settings.watching.server_timeout = 300  # recycle watches, so a silent one cannot last
+    settings.watching.client_timeout = 330
+    settings.execution.max_workers = 16
+
+
+def _config(memo: Any) -> OperatorConfig:
+    config = memo.get("config")
+    return config if isinstance(config, OperatorConfig) else OperatorConfig()
+
+
+def _apply(out: step.StepOutput, body: Any, patch: Any) -> None:
+    if out.status is not None:
+        patch.status.update(out.status)
+    for event in out.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
+    if out.delete_object:
+        kube.delete_cluster_object(body["metadata"]["namespace"], body["metadata"]["name"])
+
+
+@kopf.on.resume(*RESOURCE, backoff=10, retries=None)
+@kopf.on.create(*RESOURCE, backoff=10, retries=None)
+@kopf.on.update(*RESOURCE, field="spec", backoff=10, retries=None)
+def reconcile(body: Any, memo: Any, patch: Any, **_: Any) -> None:
+    _apply(step.reconcile_object(body, _config(memo), of(memo), force=True), body, patch)
+
+
+@kopf.timer(*RESOURCE, interval=TICK, initial_delay=TICK)
+def resync(body: Any, memo: Any, patch: Any, **_: Any) -> None:
+    _apply(step.reconcile_object(body, _config(memo), of(memo)), body, patch)
+
+
+@kopf.on.delete(*RESOURCE, retries=None)
+def delete(body: Any, memo: Any, patch: Any, retry: int, **_: Any) -> None:
+    state = of(memo)
+    with state.lock:  # never alongside a reconcile of the same object
+        result = step.delete_object(body, _config(memo))
+    for event in result.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
+    if not result.done:
+        message = result.error.message if result.error else "deletion in progress"
+        patch.status.update({"phase": "Deleting", "message": message})
+        kopf.event(body, type="Warning", reason="DeletionBlocked", message=message[:1024])
+        raise kopf.TemporaryError(message, delay=min(300, 5 * 2 ** min(retry, 6)))
+
+
+@kopf.on.event(*RESOURCE)
+def seen(body: Any, memo: Any, **_: Any) -> None:
+    meta = body.get("metadata", {})
+    if meta.get("uid"):
+        memo.setdefault("seen", {})[meta["uid"]] = meta.get("resourceVersion")
+
+
+@kopf.on.probe(id="watch")
+def watch_is_alive(memo: Any, **_: Any) -> dict[str, int]:
+    """Fails when an object changed on the API server but the watch never told us."""
+    seen, mismatch = memo.setdefault("seen", {}), memo.setdefault("mismatch", {})
+    listed = kube.list_cluster_versions(_config(memo).namespaces)
+    now = time.monotonic()
+    for uid, version in listed.items():
+        if seen.get(uid) == version:
+            mismatch.pop(uid, None)
+        elif now - mismatch.setdefault(uid, now) > WATCH_STALL_SECONDS:
+            raise kopf.PermanentError(f"watch stalled: {uid} changed {version} unseen")
+    return {"clusters": len(listed)}

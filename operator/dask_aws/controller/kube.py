@@ -1,0 +1,80 @@
+"""The few Kubernetes API calls kopf does not make for us: the connection Secret, idle
+deletion and the watch-health probe's list. Blocking calls; handlers run in threads."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from dask_aws.crd import GROUP, KIND, PLURAL, VERSION
+
+
+@functools.cache
+def api_client() -> client.ApiClient:
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+def secret_name(cluster_name: str) -> str:
+    return f"{cluster_name}-dask-connection"[:253]
+
+
+def upsert_connection_secret(
+    namespace: str, name: str, uid: str, data: dict[str, str]
+) -> None:
+    core = client.CoreV1Api(api_client())
+    body = client.V1Secret(
+        metadata=client.V1ObjectMeta(
+            name=secret_name(name),
+            namespace=namespace,
+            labels={"app.kubernetes.io/managed-by": "dask-aws", "daskaws.io/cluster": name[:63]},
+            owner_references=[client.V1OwnerReference(
+                api_version=f"{GROUP}/{VERSION}", kind=KIND, name=name, uid=uid,
+                controller=True, block_owner_deletion=True,
+            )],
+        ),
+        type="daskaws.io/connection",
+        string_data=data,
+    )
+    try:
+        core.replace_namespaced_secret(secret_name(name), namespace, body)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        core.create_namespaced_secret(namespace, body)
+
+
+def delete_connection_secret(namespace: str, name: str) -> None:
+    try:
+        client.CoreV1Api(api_client()).delete_namespaced_secret(secret_name(name), namespace)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+def delete_cluster_object(namespace: str, name: str) -> None:
+    try:
+        client.CustomObjectsApi(api_client()).delete_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name
+        )
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+def list_cluster_versions(namespaces: list[str]) -> dict[str, str]:
+    """uid -> resourceVersion of every DaskAwsCluster the operator should be watching."""
+    api = client.CustomObjectsApi(api_client())
+    items: list[Any] = []
+    if namespaces:
+        for ns in namespaces:
+            items += api.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["items"]
+    else:
+        items = api.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
+    return {i["metadata"]["uid"]: i["metadata"]["resourceVersion"] for i in items}

@@ -1,0 +1,48 @@
+"""What the operator remembers about one object between handler calls (kopf's memo)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+BACKOFF_BASE = 5.0
+BACKOFF_CAP = 300.0
+
+
+@dataclass
+class ObjectState:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    last_run: float = 0.0
+    last_generation: int | None = None
+    stalled_generation: int | None = None  # a permanent error at this generation: wait for a change
+    failures: int = 0
+    next_attempt: float = 0.0
+    ready: bool = False
+    scheduler_address: str | None = None  # as last written to the connection Secret
+    autoscale_target: int | None = None
+    autoscale_changed_at: float = 0.0
+    idled: bool = False
+
+    def backoff(self, now: float) -> float:
+        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(self.failures, 10))
+        self.failures += 1
+        self.next_attempt = now + delay
+        return delay
+
+    def due(self, generation: int | None, now: float, resync: float, progress: float) -> bool:
+        if generation != self.last_generation:
+            return True  # a spec change is always worth a look, even when Stalled
+        if self.stalled_generation == generation or now < self.next_attempt:
+            return False
+        if not self.ready:
+            return now - self.last_run >= progress
+        return now - self.last_run >= resync
+
+
+def of(memo: Any) -> ObjectState:
+    state = memo.get("dask_aws_state")
+    if state is None:
+        state = memo["dask_aws_state"] = ObjectState()
+    assert isinstance(state, ObjectState)
+    return state
