@@ -93,7 +93,7 @@ def run_up(args: argparse.Namespace) -> int:
             threading.Thread(
                 target=_watch_parent, args=(args.parent_pid, done), daemon=True
             ).start()
-        while not done.wait(1.0):
+        while not done.wait(0.1):
             pass
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -396,7 +396,7 @@ class DataPlane:
         task.stopped_reason = runtime.stop_reason
         task.desired_status = "STOPPED"
         taskstate.stamp(task, "stopping_at")
-        if task.started_at is not None:
+        if getattr(task, "started_at", None) is not None:
             taskstate.stamp(task, "execution_stopped_at")
         taskstate.stamp(task, "stopped_at")
         for container in task.containers:

@@ -100,7 +100,10 @@ class LocalAwsServer:
         self.context = context
         set_active(context)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="local-aws-http", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="local-aws-http",
+            daemon=True,
         )
         self._thread.start()
         atexit.register(self._atexit_guard)
