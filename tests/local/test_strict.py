@@ -135,3 +135,46 @@ def test_managed_execution_policy_can_be_attached(env: Env) -> None:
         RoleName=role,
         PolicyArn="arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
     )
+
+
+def test_list_tasks_defaults_to_running_and_pages(env: Env) -> None:
+    td = register(env, CONTAINER)
+    arns = [t["taskArn"] for _ in range(3) for t in run(env, td, count=10)]
+    env.ecs.stop_task(cluster=env.cluster, task=arns[0])
+    listed = env.ecs.list_tasks(cluster=env.cluster)
+    assert len(listed["taskArns"]) == 29 and "nextToken" not in listed
+    assert env.ecs.list_tasks(cluster=env.cluster, desiredStatus="STOPPED")["taskArns"] == arns[:1]
+    first = env.ecs.list_tasks(cluster=env.cluster, maxResults=20)
+    second = env.ecs.list_tasks(cluster=env.cluster, maxResults=20, nextToken=first["nextToken"])
+    assert len(first["taskArns"]) == 20 and len(second["taskArns"]) == 9
+    assert "nextToken" not in second
+    paginator = env.ecs.get_paginator("list_tasks")
+    pages = list(paginator.paginate(cluster=env.cluster, PaginationConfig={"PageSize": 7}))
+    assert sum(len(p["taskArns"]) for p in pages) == 29
+    # Another cluster whose name contains this one's lists nothing of it.
+    env.ecs.create_cluster(clusterName=env.cluster + "x")
+    assert env.ecs.list_tasks(cluster=env.cluster + "x")["taskArns"] == []
+
+
+def test_client_token_and_tags(env: Env) -> None:
+    td = env.ecs.register_task_definition(
+        family=unique("tagged"), requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
+        cpu="256", memory="512", containerDefinitions=CONTAINER,
+        tags=[{"key": "from", "value": "td"}, {"key": "both", "value": "td"}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    token = unique("token")
+    first = run(env, td, clientToken=token, propagateTags="TASK_DEFINITION",
+                enableECSManagedTags=True, tags=[{"key": "both", "value": "run"}])
+    again = run(env, td, clientToken=token, propagateTags="TASK_DEFINITION",
+                enableECSManagedTags=True, tags=[{"key": "both", "value": "run"}])
+    assert [t["taskArn"] for t in again] == [t["taskArn"] for t in first]
+    assert len(env.ecs.list_tasks(cluster=env.cluster)["taskArns"]) == 1
+    with pytest.raises(ClientError) as exc:
+        run(env, td, count=2, clientToken=token)
+    assert error(exc)[0] == "ConflictException"
+    described = env.ecs.describe_tasks(
+        cluster=env.cluster, tasks=[first[0]["taskArn"]], include=["TAGS"]
+    )["tasks"][0]
+    assert {t["key"]: t["value"] for t in described["tags"]} == {
+        "from": "td", "both": "run", "aws:ecs:clusterName": env.cluster,
+    }

@@ -104,6 +104,8 @@ class DataPlane:
         self.logs = logs
         self.runtimes: dict[str, TaskRuntime] = {}
         self.by_id: dict[str, str] = {}
+        # RunTask clientToken -> (the request it answered, the task ARNs it created)
+        self.client_tokens: dict[tuple[str, str], tuple[str, list[str]]] = {}
         self._threads: list[threading.Thread] = []
         self._closing = False
 

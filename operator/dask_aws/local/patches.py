@@ -7,14 +7,18 @@ tasks no longer drift toward STOPPED on describe (the `ecs::task` state manager 
 `describe_tasks` never advances), a Fargate task definition with only task-level memory can
 be run, DescribeTasks looks tasks up by ARN or id within the cluster (moto scans every task
 of every cluster) and reports unknown ones as MISSING failures, and StopTask of an unknown
-task is a 400 InvalidParameterException (moto answers 500).
+task is a 400 InvalidParameterException (moto answers 500). ListTasks lists one cluster's
+tasks, defaults to desiredStatus RUNNING and pages by maxResults/nextToken like AWS; RunTask
+honours clientToken (idempotency), propagateTags=TASK_DEFINITION and enableECSManagedTags.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 from typing import Any
 
+from moto.core.responses import ActionResult
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.security_groups import SecurityGroupBackend
 from moto.ecs.exceptions import InvalidParameterException
@@ -106,6 +110,20 @@ def run_task(
     strict.validate_run_task(
         count, started_by, task_def, cluster, launch_type, strategy, networking_configuration, ec2
     )
+    extra = context.request_extra()
+    token = extra.get("client_token")
+    request_key = repr(
+        (task_def.arn, count, overrides, started_by, launch_type, strategy, tags, group)
+    )
+    if token:
+        previous = context.dataplane.client_tokens.get((cluster.name, token))
+        if previous is not None:
+            if previous[0] != request_key:
+                raise strict.EcsError(
+                    "ConflictException",
+                    "The clientToken is already in use with a different RunTask request.",
+                )
+            return [rt.task for arn in previous[1] if (rt := context.dataplane.lookup(arn))]
     provider = strategy[0]["capacityProvider"] if strategy else None
     failed = context.faults.take_capacity_failures(provider, count)
     context.request_extra()["run_task_failures"] = [
@@ -128,8 +146,58 @@ def run_task(
         capacity_provider_strategy,
     )
     for task in tasks:
+        task.tags = _task_tags(task_def, cluster, tags, extra)
         context.dataplane.adopt(task, task_def, ec2)
+    if token:
+        context.dataplane.client_tokens[(cluster.name, token)] = (
+            request_key,
+            [t.task_arn for t in tasks],
+        )
     return tasks
+
+
+def _task_tags(
+    task_def: Any, cluster: Any, tags: list[dict[str, str]] | None, extra: dict[str, Any]
+) -> list[dict[str, str]]:
+    """propagateTags=TASK_DEFINITION and enableECSManagedTags, which moto ignores."""
+    merged: dict[str, str] = {}
+    if extra.get("propagate_tags") == "TASK_DEFINITION":
+        for tag in task_def.tags or []:
+            merged[tag["key"]] = tag["value"]
+    for tag in tags or []:
+        merged[tag["key"]] = tag["value"]
+    if extra.get("managed_tags"):
+        merged["aws:ecs:clusterName"] = cluster.name
+    return [{"key": k, "value": v} for k, v in merged.items()]
+
+
+def list_tasks(
+    self: Any,
+    cluster_str: str | None = None,
+    container_instance: str | None = None,
+    family: str | None = None,
+    started_by: str | None = None,
+    service_name: str | None = None,
+    desiredStatus: str | None = None,
+) -> list[Any]:
+    """Tasks of one cluster only (moto scans all and matches cluster names as substrings)."""
+    if cluster_str:
+        cluster = self._get_cluster(cluster_str)
+        candidates = list(self.tasks.get(cluster.name, {}).values())
+    else:
+        candidates = [t for tasks in self.tasks.values() for t in tasks.values()]
+    result = []
+    for task in candidates:
+        if container_instance and container_instance not in (task.container_instance_arn or ""):
+            continue
+        if family and task.task_definition_arn.rsplit("/", 1)[-1].rsplit(":", 1)[0] != family:
+            continue
+        if started_by and task.started_by != started_by:
+            continue
+        if desiredStatus and task.desired_status != desiredStatus:
+            continue
+        result.append(task)
+    return result
 
 
 def describe_tasks(self: Any, cluster_str: str, tasks: list[str]) -> list[Any]:
@@ -173,6 +241,10 @@ def delete_cluster(self: Any, cluster_str: str) -> Any:
 
 # -- ECS responses: report failures moto always leaves empty ---------------------------------
 def run_task_response(self: Any) -> Any:
+    extra = _context().request_extra()
+    extra["client_token"] = self._get_param("clientToken")
+    extra["propagate_tags"] = self._get_param("propagateTags")
+    extra["managed_tags"] = bool(self._get_param("enableECSManagedTags"))
     result = _ORIGINALS["response_run_task"](self)
     failures = _context().request_extra().get("run_task_failures")
     if failures:
@@ -186,6 +258,32 @@ def describe_tasks_response(self: Any) -> Any:
     if failures:
         result.result["failures"] = failures
     return result
+
+
+def list_tasks_response(self: Any) -> Any:
+    """ListTasks as AWS: desiredStatus defaults to RUNNING; pages of maxResults (<= 100)."""
+    max_results = self._get_param("maxResults")
+    if max_results is not None and not 1 <= int(max_results) <= 100:
+        raise InvalidParameterException("maxResults must be between 1 and 100.")
+    page = int(max_results or 100)
+    token = self._get_param("nextToken")
+    try:
+        offset = int(base64.b64decode(token).decode()) if token else 0
+    except ValueError as exc:
+        raise InvalidParameterException("Invalid token") from exc
+    tasks = self.ecs_backend.list_tasks(
+        self._get_param("cluster", "default"),
+        self._get_param("containerInstance"),
+        self._get_param("family"),
+        self._get_param("startedBy"),
+        self._get_param("serviceName"),
+        self._get_param("desiredStatus") or "RUNNING",
+    )
+    arns = [t.task_arn for t in tasks]
+    result: dict[str, Any] = {"taskArns": arns[offset : offset + page]}
+    if offset + page < len(arns):
+        result["nextToken"] = base64.b64encode(str(offset + page).encode()).decode()
+    return ActionResult(result)
 
 
 # -- EC2 ----------------------------------------------------------------------------------------
@@ -212,7 +310,9 @@ def install() -> None:
         describe_tasks=ecs.describe_tasks,
         stop_task=ecs.stop_task,
         delete_cluster=ecs.delete_cluster,
+        list_tasks=ecs.list_tasks,
         response_run_task=EC2ContainerServiceResponse.run_task,
+        response_list_tasks=EC2ContainerServiceResponse.list_tasks,
         response_describe_tasks=EC2ContainerServiceResponse.describe_tasks,
         delete_security_group=SecurityGroupBackend.delete_security_group,
     )
@@ -224,6 +324,8 @@ def install() -> None:
     ecs.describe_tasks = describe_tasks  # type: ignore[method-assign]
     ecs.stop_task = stop_task  # type: ignore[method-assign]
     ecs.delete_cluster = delete_cluster  # type: ignore[method-assign]
+    ecs.list_tasks = list_tasks  # type: ignore[method-assign]
     EC2ContainerServiceResponse.run_task = run_task_response  # type: ignore[method-assign]
+    EC2ContainerServiceResponse.list_tasks = list_tasks_response  # type: ignore[method-assign]
     EC2ContainerServiceResponse.describe_tasks = describe_tasks_response  # type: ignore[method-assign]
     SecurityGroupBackend.delete_security_group = delete_security_group  # type: ignore[method-assign]
