@@ -89,3 +89,17 @@ def test_fargate_units() -> None:
     assert parse_units("512", "gb") == 512
     assert parse_units("garbage", "vcpu") == -1
     assert 30720 in FARGATE_SIZES[4096] and 30720 not in FARGATE_SIZES[256]
+
+
+def test_addresses_with_taken_dask_ports_are_skipped() -> None:
+    import socket
+
+    from dask_aws.local.addresses import ports_free
+
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.77.0.1", 8786))
+        listener.listen()
+        assert not ports_free("127.77.0.1")
+        pool = AddressPool(first="127.77.0.0")
+        assert pool.allocate(ports_free) == "127.77.0.2"

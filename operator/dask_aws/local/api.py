@@ -23,6 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+from dask_aws.local.addresses import random_base
+
 FaultKind = Literal["throttle", "5xx"]
 
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -49,7 +51,11 @@ class LocalAws:
         startup_timeout: float = 60.0,
         address_quarantine: float = 30.0,
         log_path: str | os.PathLike[str] | None = None,
+        address_base: str | None = None,
     ) -> None:
+        # A random 127.N.0.0 block per server: concurrent test sessions on one machine
+        # rarely hand out the same task addresses (and the server skips taken ones).
+        self.address_base = address_base or random_base()
         self.requested_port = port
         self.simulated = simulated
         self.stop_timeout = stop_timeout
@@ -93,6 +99,8 @@ class LocalAws:
             str(self.stop_timeout),
             "--address-quarantine",
             str(self.address_quarantine),
+            "--address-base",
+            self.address_base,
             "--ready-fd",
             str(write_fd),
             "--parent-pid",

@@ -38,6 +38,8 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--address-quarantine", type=float, default=30.0,
                         help=argparse.SUPPRESS)
+    parser.add_argument("--address-base", default="127.1.0.0",
+                        help="first task address (default 127.1.0.0; never 127.0.0.x)")
     parser.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--log-level", default="WARNING", help=argparse.SUPPRESS)
@@ -76,7 +78,10 @@ def run_up(args: argparse.Namespace) -> int:
         stop_timeout=args.stop_timeout,
         region=args.region,
         address_quarantine=args.address_quarantine,
+        address_base=args.address_base,
     )
+    if args.address_base.startswith("127.0."):
+        raise SystemExit("--address-base must not be in 127.0.0.0/16")
     server.start()
     try:
         env = env_for(server.endpoint_url, args.region)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dask_aws.local import specs, taskstate
-from dask_aws.local.addresses import AddressPool
+from dask_aws.local.addresses import AddressPool, ports_free
 from dask_aws.local.context import LocalContext
 from dask_aws.local.logs import LogConfigError, LogShipper, LogSink
 from dask_aws.local.processes import ContainerProcess, ContainerStartError
@@ -94,13 +94,14 @@ class DataPlane:
         workdir: Path,
         address_quarantine: float = 30.0,
         logs: LogShipper | None = None,
+        address_base: str = "127.1.0.0",
     ) -> None:
         self.context = context
         self.account = account
         self.simulated = simulated
         self.stop_timeout = stop_timeout
         self.workdir = workdir
-        self.addresses = AddressPool(quarantine=address_quarantine)
+        self.addresses = AddressPool(quarantine=address_quarantine, first=address_base)
         self.logs = logs
         self.runtimes: dict[str, TaskRuntime] = {}
         self.by_id: dict[str, str] = {}
@@ -112,7 +113,7 @@ class DataPlane:
     # -- called from the moto patches, with the shared lock held ----------------------------
     def adopt(self, task: Any, task_def: Any, ec2_backend: Any) -> TaskRuntime:
         """A task RunTask just created: loopback address, containers, PROVISIONING."""
-        ip = self.addresses.allocate()
+        ip = self.addresses.allocate(None if self.simulated else ports_free)
         attachment_id, eni_id = taskstate.assign_address(task, ec2_backend, ip)
         taskstate.build_containers(task, task_def, ip, attachment_id)
         if task.capacity_provider_name in ("FARGATE", "FARGATE_SPOT") and not task.launch_type:

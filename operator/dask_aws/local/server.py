@@ -51,7 +51,9 @@ class LocalAwsServer:
         region: str = "us-east-1",
         host: str = "127.0.0.1",
         address_quarantine: float = 30.0,
+        address_base: str = "127.1.0.0",
     ) -> None:
+        self.address_base = address_base
         self.host = host
         self.requested_port = port
         self.simulated = simulated
@@ -87,6 +89,7 @@ class LocalAwsServer:
             workdir=self._workdir,
             address_quarantine=self.address_quarantine,
             logs=self._logs,
+            address_base=self.address_base,
         )
         context.attach(self.dataplane)
         app = LocalMiddleware(
