@@ -73,3 +73,29 @@ def test_hundreds_of_tasks_are_fast(local_aws_simulated: LocalAws) -> None:
         env.ecs.stop_task(cluster=env.cluster, task=arn)
     assert {t["lastStatus"] for t in describe(env, arns[:100])} == {"STOPPED"}
     assert elapsed < 20, elapsed
+
+
+def test_state_manager_and_reset_cannot_strand_tasks() -> None:
+    import json
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with LocalAws(simulated=True) as aws:
+        env = make_env(aws)
+        arn = run(env, register(env, SCHEDULER))[0]["taskArn"]
+        # Even moto's "immediate" progression does not move a task the data plane owns.
+        request = urllib.request.Request(
+            f"{aws.endpoint_url}/moto-api/state-manager/set-transition",
+            data=json.dumps(
+                {"model_name": "ecs::task", "transition": {"progression": "immediate"}}
+            ).encode(),
+            method="POST",
+        )
+        opener.open(request, timeout=10).close()
+        assert describe(env, [arn])[0]["lastStatus"] == "RUNNING"
+        aws.fail_next("ecs:ListClusters", 5)
+        opener.open(
+            urllib.request.Request(f"{aws.endpoint_url}/moto-api/reset", method="POST"), timeout=10
+        ).close()
+        assert aws.tasks() == []
+        assert aws._call("GET", "faults") == {"failNext": {}, "capacity": []}

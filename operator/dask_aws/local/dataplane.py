@@ -113,6 +113,9 @@ class DataPlane:
     # -- called from the moto patches, with the shared lock held ----------------------------
     def adopt(self, task: Any, task_def: Any, ec2_backend: Any) -> TaskRuntime:
         """A task RunTask just created: loopback address, containers, PROVISIONING."""
+        # The data plane owns this task's status: whatever the state manager is set to
+        # (e.g. over /moto-api/state-manager), moto never moves it on its own.
+        task._transitions = []
         ip = self.addresses.allocate(None if self.simulated else ports_free)
         attachment_id, eni_id = taskstate.assign_address(task, ec2_backend, ip)
         taskstate.build_containers(task, task_def, ip, attachment_id)
@@ -450,6 +453,16 @@ class DataPlane:
                 }
                 for r in self.runtimes.values()
             ]
+
+    def reset(self) -> None:
+        """After `POST /moto-api/reset`: stop every task and forget them. Lock held."""
+        for runtime in list(self.runtimes.values()):
+            if not runtime.done.is_set():
+                runtime.stop_timeout_override = self.stop_timeout
+                self.stop(runtime.arn, "UserInitiated", "moto reset")
+        self.runtimes.clear()
+        self.by_id.clear()
+        self.client_tokens.clear()
 
     def shutdown(self, timeout: float | None = None) -> None:
         """Stop every task: SIGTERM all process groups, SIGKILL after `timeout`."""

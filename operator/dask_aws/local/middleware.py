@@ -4,7 +4,8 @@
 checked against the armed faults (by `service:Action`, taken from the SigV4 credential scope
 and the X-Amz-Target header or the query `Action`), then handed to moto under the shared
 lock. Callbacks queued during the request (e.g. launching the tasks RunTask created) run
-once the response is rendered, so the RunTask reply still shows PROVISIONING.
+once the response is rendered, so the RunTask reply still shows PROVISIONING. A moto reset
+(`POST /moto-api/reset`) also stops every task and clears the armed faults.
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ class LocalMiddleware:
                     close = getattr(result, "close", None)
                     if close is not None:
                         close()
+                if environ.get("PATH_INFO", "").rstrip("/") == "/moto-api/reset":
+                    context.dataplane.reset()
+                    context.faults.clear()
             finally:
                 after = context.end_request()
         for callback in after:
