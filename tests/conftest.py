@@ -6,4 +6,5 @@ os.environ["DASK_AWS_LOOPBACK_ONLY"] = "1"
 pytest_plugins = [
     "tests.fixtures.local_aws",
     "tests.fixtures.k8s",
+    "tests.fixtures.operator",
 ]

@@ -155,7 +155,7 @@ def crd() -> Schema:
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},
                                 "metadata": {"type": "object"},
-                                "spec": {**openapi_schema(DaskAwsClusterSpec), "default": {}},
+                                "spec": openapi_schema(DaskAwsClusterSpec),
                                 "status": _status_schema(),
                             },
                         }

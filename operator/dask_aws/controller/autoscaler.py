@@ -50,7 +50,9 @@ def desired_workers(
     return target
 
 
-def idle_action(spec: DaskAwsClusterSpec, state: ObjectState, base: str | None) -> IdleAction | None:
+def idle_action(
+    spec: DaskAwsClusterSpec, state: ObjectState, base: str | None
+) -> IdleAction | None:
     """The action due because the cluster has been idle too long, if any."""
     timeout = spec.scheduler.idle_timeout_seconds
     if timeout is None or base is None:

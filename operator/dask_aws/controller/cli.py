@@ -11,13 +11,21 @@ from dask_aws.controller.config import OperatorConfig
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("operator", help="run the DaskAwsCluster operator")
-    parser.add_argument("-n", "--namespace", action="append", default=[],
-                        help="namespace to watch (repeatable); default: all namespaces "
-                             "(env DASK_AWS_NAMESPACES, comma-separated)")
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        help="namespace to watch (repeatable); default: all namespaces "
+        "(env DASK_AWS_NAMESPACES, comma-separated)",
+    )
     parser.add_argument("--region", help="default AWS region (env DASK_AWS_REGION)")
     parser.add_argument("--resync-seconds", type=float, help="drift check interval")
-    parser.add_argument("--peering", metavar="NAME",
-                        help="kopf peering name for several replicas; default: standalone")
+    parser.add_argument(
+        "--peering",
+        metavar="NAME",
+        help="kopf peering name for several replicas; default: standalone",
+    )
     parser.add_argument("--metrics-port", type=int, default=8080, help="0 disables")
     parser.add_argument("--probe-port", type=int, default=8081, help="0 disables /healthz")
     parser.add_argument("--bind", default="0.0.0.0", help="address for metrics and probes")

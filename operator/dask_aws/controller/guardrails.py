@@ -10,8 +10,10 @@ from dask_aws.spec import DaskAwsClusterSpec
 def check(spec: DaskAwsClusterSpec, config: OperatorConfig) -> None:
     """Raise PermanentError naming the setting that forbids the spec."""
     problems: list[str] = []
-    if config.allowed_cluster_arns and spec.cluster_arn and not matches(
-        spec.cluster_arn, config.allowed_cluster_arns
+    if (
+        config.allowed_cluster_arns
+        and spec.cluster_arn
+        and not matches(spec.cluster_arn, config.allowed_cluster_arns)
     ):
         problems.append(
             f"clusterArn {spec.cluster_arn} is not allowed by the operator setting "

@@ -51,7 +51,7 @@ def reconcile(body: Any, memo: Any, patch: Any, **_: Any) -> None:
     _apply(step.reconcile_object(body, _config(memo), of(memo), force=True), body, patch)
 
 
-@kopf.timer(*RESOURCE, interval=TICK, initial_delay=TICK)
+@kopf.timer(*RESOURCE, interval=TICK, initial_delay=TICK, backoff=10)
 def resync(body: Any, memo: Any, patch: Any, **_: Any) -> None:
     _apply(step.reconcile_object(body, _config(memo), of(memo)), body, patch)
 

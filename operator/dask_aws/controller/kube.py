@@ -25,19 +25,23 @@ def secret_name(cluster_name: str) -> str:
     return f"{cluster_name}-dask-connection"[:253]
 
 
-def upsert_connection_secret(
-    namespace: str, name: str, uid: str, data: dict[str, str]
-) -> None:
+def upsert_connection_secret(namespace: str, name: str, uid: str, data: dict[str, str]) -> None:
     core = client.CoreV1Api(api_client())
     body = client.V1Secret(
         metadata=client.V1ObjectMeta(
             name=secret_name(name),
             namespace=namespace,
             labels={"app.kubernetes.io/managed-by": "dask-aws", "daskaws.io/cluster": name[:63]},
-            owner_references=[client.V1OwnerReference(
-                api_version=f"{GROUP}/{VERSION}", kind=KIND, name=name, uid=uid,
-                controller=True, block_owner_deletion=True,
-            )],
+            owner_references=[
+                client.V1OwnerReference(
+                    api_version=f"{GROUP}/{VERSION}",
+                    kind=KIND,
+                    name=name,
+                    uid=uid,
+                    controller=True,
+                    block_owner_deletion=True,
+                )
+            ],
         ),
         type="daskaws.io/connection",
         string_data=data,

@@ -7,6 +7,8 @@ from typing import Any
 import boto3
 from prometheus_client import Counter, Gauge, Histogram
 
+from dask_aws.status import Phase
+
 RECONCILES = Counter(
     "dask_aws_reconciles_total", "Reconcile steps by kind and result", ["kind", "result"]
 )
@@ -25,15 +27,9 @@ def observe_phase(uid: str, phase: str | None) -> None:
         _phases.pop(uid, None)
     else:
         _phases[uid] = phase
-    counts: dict[str, int] = {}
-    for value in _phases.values():
-        counts[value] = counts.get(value, 0) + 1
-    for label in {*counts, *(s.labels[0] for s in _series())}:
-        CLUSTERS.labels(label).set(counts.get(label, 0))
-
-
-def _series() -> list[Any]:
-    return [s for metric in CLUSTERS.collect() for s in metric.samples]
+    values = list(_phases.values())
+    for known in Phase:
+        CLUSTERS.labels(known.value).set(values.count(known.value))
 
 
 def instrument(session: boto3.Session) -> boto3.Session:

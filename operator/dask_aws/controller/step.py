@@ -52,7 +52,9 @@ def _previous(raw: Any) -> ClusterStatus:
         known = set(ClusterStatus.model_fields) | {
             f.alias for f in ClusterStatus.model_fields.values() if f.alias
         }
-        return ClusterStatus.model_validate({k: v for k, v in dict(raw or {}).items() if k in known})
+        return ClusterStatus.model_validate(
+            {k: v for k, v in dict(raw or {}).items() if k in known}
+        )
     except ValidationError:
         return ClusterStatus()
 
@@ -106,7 +108,10 @@ def reconcile_object(
 
 
 def _run(
-    body: Any, config: OperatorConfig, state: ObjectState, previous: ClusterStatus,
+    body: Any,
+    config: OperatorConfig,
+    state: ObjectState,
+    previous: ClusterStatus,
     generation: int | None,
 ) -> tuple[Result, bool]:
     try:
@@ -129,9 +134,13 @@ def _sync_secret(meta: Any, status: ClusterStatus, state: ObjectState) -> None:
     if status.scheduler_address == state.scheduler_address or not status.scheduler_address:
         return
     kube.upsert_connection_secret(
-        meta["namespace"], meta["name"], meta["uid"],
-        {"scheduler-address": status.scheduler_address,
-         "dashboard-address": status.dashboard_address or ""},
+        meta["namespace"],
+        meta["name"],
+        meta["uid"],
+        {
+            "scheduler-address": status.scheduler_address,
+            "dashboard-address": status.dashboard_address or "",
+        },
     )
     state.scheduler_address = status.scheduler_address
 

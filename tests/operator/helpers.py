@@ -1,0 +1,91 @@
+"""kubectl-level helpers for operator tests: apply, read, wait, events."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+SMALL = {"cpu": 512, "memory": 1024}
+
+
+def manifest(name: str, **spec: Any) -> str:
+    spec.setdefault("scheduler", dict(SMALL))
+    spec.setdefault("workers", {"replicas": 2, **SMALL})
+    return yaml.safe_dump(
+        {
+            "apiVersion": "daskaws.io/v1alpha1",
+            "kind": "DaskAwsCluster",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+    )
+
+
+def apply(k8s: Any, namespace: str, text: str) -> None:
+    k8s.kubectl("apply", "-n", namespace, "-f", "-", input=text)
+
+
+def get(k8s: Any, namespace: str, name: str) -> dict[str, Any] | None:
+    proc = k8s.kubectl("get", "dac", name, "-n", namespace, "-o", "json", check=False)
+    if proc.returncode != 0:
+        if "NotFound" in proc.stderr:
+            return None
+        raise AssertionError(proc.stderr)
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+def wait_for(check: Callable[[], T | None], timeout: float, what: str) -> T:
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
+    for c in ((obj or {}).get("status") or {}).get("conditions", []):
+        if c["type"] == type_:
+            return dict(c)
+    return None
+
+
+def ready(k8s: Any, namespace: str, name: str, timeout: float = 120) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        obj = get(k8s, namespace, name)
+        c = condition(obj, "Ready")
+        if (
+            obj
+            and c
+            and c["status"] == "True"
+            and obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
+        ):
+            return obj
+        return None
+
+    return wait_for(check, timeout, f"{name} Ready")
+
+
+def events(k8s: Any, namespace: str, name: str) -> list[dict[str, Any]]:
+    proc = k8s.kubectl(
+        "get",
+        "events",
+        "-n",
+        namespace,
+        "-o",
+        "json",
+        f"--field-selector=involvedObject.name={name}",
+    )
+    return list(json.loads(proc.stdout)["items"])
+
+
+def event_reasons(k8s: Any, namespace: str, name: str) -> list[str]:
+    return [e["reason"] for e in events(k8s, namespace, name)]
