@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import time
 
+import pytest
+
 from dask_aws.local import LocalAws
 from tests.local.helpers import describe, make_env, register, run, task_ip, wait_status
 
@@ -75,6 +77,7 @@ def test_hundreds_of_tasks_are_fast(local_aws_simulated: LocalAws) -> None:
     assert elapsed < 20, elapsed
 
 
+@pytest.mark.slow  # its own server: a reset would wipe the shared one
 def test_state_manager_and_reset_cannot_strand_tasks() -> None:
     import json
     import urllib.request
