@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MAX_OWNER_NAME = 253  # the Kubernetes limit for an object name
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -38,6 +38,9 @@ class Owner:
     name: str
     namespace: str | None = None
     kind: str = "DaskAwsCluster"
+    # Extra tags written with the ownership tags on every resource at creation (the Python
+    # front end records its host, process and start time here). Not part of any name.
+    labels: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         error = owner_name_error(self.name)

@@ -210,7 +210,9 @@ class LogsSpec(CamelModel):
 
 _FARGATE_RULES = [
     CelRule(
-        f"self.launchType != 'FARGATE' || ({fargate.cel_rule(f'self.{part}.cpu', f'self.{part}.memory')})",
+        "self.launchType != 'FARGATE' || ("
+        + fargate.cel_rule(f"self.{part}.cpu", f"self.{part}.memory")
+        + ")",
         f"{part}: cpu/memory is not a Fargate task size; valid pairs: 256 with 512/1024/2048, "
         "512 with 1024-4096, 1024 with 2048-8192, 2048 with 4096-16384, 4096 with 8192-30720 "
         "(1024 steps), 8192 with 16384-61440 (4096 steps), 16384 with 32768-122880 (8192 steps)",
@@ -282,7 +284,8 @@ class DaskAwsClusterSpec(CamelModel):
                     errors.append(f"{part}: {error}")
         if self.workers.gpu and self.launch_type is not LaunchType.EC2:
             errors.append(
-                "workers.gpu needs launchType EC2 on a GPU cluster (clusterArn): Fargate has no GPUs"
+                "workers.gpu needs launchType EC2 on a GPU cluster (clusterArn): "
+                "Fargate has no GPUs"
             )
         if self.launch_type is LaunchType.EC2 and not self.cluster_arn:
             errors.append("launchType EC2 needs clusterArn: dask-aws does not create EC2 capacity")

@@ -69,7 +69,7 @@ def test_adopted_cluster_and_roles_survive_delete(local_aws_simulated: Any) -> N
 def test_missing_cluster_arn_is_a_permanent_error_that_creates_nothing(
     local_aws_simulated: Any,
 ) -> None:
-    aws, log = aws_for(local_aws_simulated.endpoint_url)
+    aws, _log = aws_for(local_aws_simulated.endpoint_url)
     tgt = target("ghost", clusterArn="arn:aws:ecs:us-east-1:123456789012:cluster/does-not-exist")
     result = reconcile(aws, tgt)
     assert result.error is not None and result.error.reason == "ClusterNotFound"

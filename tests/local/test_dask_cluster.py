@@ -73,15 +73,24 @@ def test_scheduler_and_worker_tasks_compute(local_aws: LocalAws) -> None:
             "containerOverrides": [
                 {
                     "name": "worker",
-                    "command": ["dask", "worker", f"tcp://{ip}:8786", "--nthreads", "1",
-                                "--no-nanny"],
+                    "command": [
+                        "dask",
+                        "worker",
+                        f"tcp://{ip}:8786",
+                        "--nthreads",
+                        "1",
+                        "--no-nanny",
+                    ],
                 }
             ]
         },
     )[0]
     wait_status(env, worker["taskArn"], "RUNNING")
-    processes = {p["container"]: p for p in local_aws.running_processes()
-                 if p["taskArn"] in (scheduler["taskArn"], worker["taskArn"])}
+    processes = {
+        p["container"]: p
+        for p in local_aws.running_processes()
+        if p["taskArn"] in (scheduler["taskArn"], worker["taskArn"])
+    }
     assert "--host" in processes["worker"]["argv"]
     assert processes["scheduler"]["argv"][-2:] == ["--dashboard-address", f"{ip}:8787"]
 
@@ -102,9 +111,10 @@ def test_scheduler_and_worker_tasks_compute(local_aws: LocalAws) -> None:
         assert stopped["containers"][0]["exitCode"] == 0
         assert stopped["stoppedAt"] >= stopped["startedAt"]
     for process in processes.values():
-        assert not psutil.pid_exists(process["pid"]) or psutil.Process(
-            process["pid"]
-        ).status() == psutil.STATUS_ZOMBIE
+        assert (
+            not psutil.pid_exists(process["pid"])
+            or psutil.Process(process["pid"]).status() == psutil.STATUS_ZOMBIE
+        )
 
     stream = f"dask/scheduler/{scheduler['taskArn'].rsplit('/', 1)[-1]}"
     deadline = time.monotonic() + 10

@@ -36,7 +36,9 @@ def test_throttle_is_seen_without_retries_and_absorbed_with_them(
     retrying.meta.events.register("before-send", lambda **kw: attempts.append("x"))
     local_aws_simulated.fail_next("ecs:RunTask", 2, "throttle")
     response = retrying.run_task(
-        cluster=env.cluster, taskDefinition=td, launchType="FARGATE",
+        cluster=env.cluster,
+        taskDefinition=td,
+        launchType="FARGATE",
         networkConfiguration=env.network(),
     )
     assert len(response["tasks"]) == 1
@@ -68,7 +70,10 @@ def test_capacity_failures_for_fargate_spot(local_aws_simulated: LocalAws) -> No
     on_demand = run(env, td, count=1)
     assert len(on_demand) == 1  # plain FARGATE is unaffected
     response = env.ecs.run_task(
-        cluster=env.cluster, taskDefinition=td, count=3, capacityProviderStrategy=spot,
+        cluster=env.cluster,
+        taskDefinition=td,
+        count=3,
+        capacityProviderStrategy=spot,
         networkConfiguration=env.network(),
     )
     assert len(response["tasks"]) == 1
@@ -79,7 +84,10 @@ def test_capacity_failures_for_fargate_spot(local_aws_simulated: LocalAws) -> No
     assert response["tasks"][0]["capacityProviderName"] == "FARGATE_SPOT"
     assert response["tasks"][0]["launchType"] == "FARGATE"
     again = env.ecs.run_task(
-        cluster=env.cluster, taskDefinition=td, count=1, capacityProviderStrategy=spot,
+        cluster=env.cluster,
+        taskDefinition=td,
+        count=1,
+        capacityProviderStrategy=spot,
         networkConfiguration=env.network(),
     )
     assert again["failures"] == [] and len(again["tasks"]) == 1

@@ -127,16 +127,22 @@ def test_environment_secrets_and_overrides_reach_the_process(env: Env) -> None:
                 ],
                 logConfiguration={
                     "logDriver": "awslogs",
-                    "options": {"awslogs-group": group, "awslogs-stream-prefix": "p",
-                                "awslogs-region": "us-east-1"},
+                    "options": {
+                        "awslogs-group": group,
+                        "awslogs-stream-prefix": "p",
+                        "awslogs-region": "us-east-1",
+                    },
                 },
             )
         ],
     )
     overrides = {
         "containerOverrides": [
-            {"name": "main", "command": [PY, "-c", code],
-             "environment": [{"name": "RUN", "value": "run"}]}
+            {
+                "name": "main",
+                "command": [PY, "-c", code],
+                "environment": [{"name": "RUN", "value": "run"}],
+            }
         ]
     }
     task = run(env, td, overrides=overrides)[0]
@@ -146,25 +152,29 @@ def test_environment_secrets_and_overrides_reach_the_process(env: Env) -> None:
     line = next(m for m in logs_of(env, group, stream, "{") if m.startswith("{"))
     seen = json.loads(line)
     ip = next(
-        d["value"] for d in stopped["attachments"][0]["details"]
+        d["value"]
+        for d in stopped["attachments"][0]["details"]
         if d["name"] == "privateIPv4Address"
     )
     assert seen == {
-        "TD": "td", "RUN": "run", "PLAIN": "s3cret", "JSONKEY": "hunter2", "SSM": "from-ssm",
-        "DASK_AWS_TASK_IP": ip, "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE",
+        "TD": "td",
+        "RUN": "run",
+        "PLAIN": "s3cret",
+        "JSONKEY": "hunter2",
+        "SSM": "from-ssm",
+        "DASK_AWS_TASK_IP": ip,
+        "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE",
     }
 
 
 def test_missing_log_group_fails_the_start(env: Env) -> None:
     options = {"awslogs-group": f"/missing/{env.cluster}", "awslogs-stream-prefix": "p"}
-    td = register(env, [py(SLEEPER, logConfiguration={"logDriver": "awslogs",
-                                                      "options": options})])
+    td = register(env, [py(SLEEPER, logConfiguration={"logDriver": "awslogs", "options": options})])
     task = wait_status(env, run(env, td)[0]["taskArn"], "STOPPED")
     assert task["stopCode"] == "TaskFailedToStart"
     assert "log group does not exist" in task["stoppedReason"]
     created = {**options, "awslogs-create-group": "true"}
-    td = register(env, [py(SLEEPER, logConfiguration={"logDriver": "awslogs",
-                                                      "options": created})])
+    td = register(env, [py(SLEEPER, logConfiguration={"logDriver": "awslogs", "options": created})])
     arn = run(env, td)[0]["taskArn"]
     wait_status(env, arn, "RUNNING")
     env.ecs.stop_task(cluster=env.cluster, task=arn)

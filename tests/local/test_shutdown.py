@@ -38,19 +38,20 @@ def process_tree(pids: list[int]) -> list[psutil.Process]:
 
 
 def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
-    return [
-        p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    ]
+    return [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_stop_kills_every_process_group() -> None:
     aws = LocalAws(stop_timeout=1.0).start()
     try:
         env = make_env(aws)
-        td = register(env, [
-            {"name": "tree", "image": "x", "command": TREE},
-            {"name": "stubborn", "image": "x", "command": STUBBORN, "essential": False},
-        ])
+        td = register(
+            env,
+            [
+                {"name": "tree", "image": "x", "command": TREE},
+                {"name": "stubborn", "image": "x", "command": STUBBORN, "essential": False},
+            ],
+        )
         arns = [t["taskArn"] for t in run(env, td, count=2)]
         for arn in arns:
             wait_status(env, arn, "RUNNING")
@@ -85,7 +86,7 @@ def test_local_up_command_serves_and_cleans_up() -> None:
             assert line, f"local up exited: {lines}"
             lines.append(line)
             if line.startswith("export "):
-                key, _, value = line[len("export "):].strip().partition("=")
+                key, _, value = line[len("export ") :].strip().partition("=")
                 exports[key] = value
         assert exports["AWS_ACCESS_KEY_ID"] == "testing"
         assert exports["AWS_SECRET_ACCESS_KEY"] == "testing"

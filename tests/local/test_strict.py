@@ -46,7 +46,9 @@ def test_fargate_needs_awsvpc_task_size_and_roles(env: Env) -> None:
     assert error(exc)[0] == "ClientException"
     with pytest.raises(ClientError) as exc:
         env.ecs.register_task_definition(
-            family=unique("f"), requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
+            family=unique("f"),
+            requiresCompatibilities=["FARGATE"],
+            networkMode="awsvpc",
             containerDefinitions=[{**CONTAINER[0], "memory": 512}],
         )
     assert "'cpu' be defined at the task level" in error(exc)[1]
@@ -158,15 +160,31 @@ def test_list_tasks_defaults_to_running_and_pages(env: Env) -> None:
 
 def test_client_token_and_tags(env: Env) -> None:
     td = env.ecs.register_task_definition(
-        family=unique("tagged"), requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
-        cpu="256", memory="512", containerDefinitions=CONTAINER,
+        family=unique("tagged"),
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        containerDefinitions=CONTAINER,
         tags=[{"key": "from", "value": "td"}, {"key": "both", "value": "td"}],
     )["taskDefinition"]["taskDefinitionArn"]
     token = unique("token")
-    first = run(env, td, clientToken=token, propagateTags="TASK_DEFINITION",
-                enableECSManagedTags=True, tags=[{"key": "both", "value": "run"}])
-    again = run(env, td, clientToken=token, propagateTags="TASK_DEFINITION",
-                enableECSManagedTags=True, tags=[{"key": "both", "value": "run"}])
+    first = run(
+        env,
+        td,
+        clientToken=token,
+        propagateTags="TASK_DEFINITION",
+        enableECSManagedTags=True,
+        tags=[{"key": "both", "value": "run"}],
+    )
+    again = run(
+        env,
+        td,
+        clientToken=token,
+        propagateTags="TASK_DEFINITION",
+        enableECSManagedTags=True,
+        tags=[{"key": "both", "value": "run"}],
+    )
     assert [t["taskArn"] for t in again] == [t["taskArn"] for t in first]
     assert len(env.ecs.list_tasks(cluster=env.cluster)["taskArns"]) == 1
     with pytest.raises(ClientError) as exc:
@@ -176,5 +194,7 @@ def test_client_token_and_tags(env: Env) -> None:
         cluster=env.cluster, tasks=[first[0]["taskArn"]], include=["TAGS"]
     )["tasks"][0]
     assert {t["key"]: t["value"] for t in described["tags"]} == {
-        "from": "td", "both": "run", "aws:ecs:clusterName": env.cluster,
+        "from": "td",
+        "both": "run",
+        "aws:ecs:clusterName": env.cluster,
     }

@@ -30,16 +30,24 @@ def test_addresses_skip_network_and_broadcast_octets() -> None:
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["dask", "scheduler"], ["dask", "scheduler", "--host", "IP",
-                                 "--dashboard-address", "IP:8787"]),
-        (["dask", "scheduler", "--host=0.0.0.0"], ["dask", "scheduler", "--host=0.0.0.0",
-                                                   "--dashboard-address", "IP:8787"]),
-        (["/venv/bin/dask-scheduler", "--dashboard-address", ":0"],
-         ["/venv/bin/dask-scheduler", "--dashboard-address", ":0", "--host", "IP"]),
+        (
+            ["dask", "scheduler"],
+            ["dask", "scheduler", "--host", "IP", "--dashboard-address", "IP:8787"],
+        ),
+        (
+            ["dask", "scheduler", "--host=0.0.0.0"],
+            ["dask", "scheduler", "--host=0.0.0.0", "--dashboard-address", "IP:8787"],
+        ),
+        (
+            ["/venv/bin/dask-scheduler", "--dashboard-address", ":0"],
+            ["/venv/bin/dask-scheduler", "--dashboard-address", ":0", "--host", "IP"],
+        ),
         (["dask", "worker", "tcp://a:8786"], ["dask", "worker", "tcp://a:8786", "--host", "IP"]),
         (["dask-worker", "tcp://a:8786"], ["dask-worker", "tcp://a:8786", "--host", "IP"]),
-        (["dask", "cuda", "worker", "tcp://a:8786"],
-         ["dask", "cuda", "worker", "tcp://a:8786", "--host", "IP"]),
+        (
+            ["dask", "cuda", "worker", "tcp://a:8786"],
+            ["dask", "cuda", "worker", "tcp://a:8786", "--host", "IP"],
+        ),
         (["sh", "-c", "dask scheduler"], ["sh", "-c", "dask scheduler"]),
         (["python", "-m", "http.server"], ["python", "-m", "http.server"]),
     ],

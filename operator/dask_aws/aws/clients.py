@@ -23,11 +23,12 @@ DEFAULT_REGION = "us-east-1"
 def retry_config() -> Config:
     # "adaptive" adds client-side rate limiting on top of "standard", which keeps a
     # large scale-up under ECS's RunTask rate instead of bouncing off ThrottlingException.
+    retries: Any = {
+        "mode": os.environ.get("AWS_RETRY_MODE", "adaptive"),
+        "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS", "10")),
+    }
     return Config(
-        retries={
-            "mode": os.environ.get("AWS_RETRY_MODE", "adaptive"),  # type: ignore[typeddict-item]
-            "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS", "10")),
-        },
+        retries=retries,
         connect_timeout=10,
         read_timeout=60,
         user_agent_extra="dask-aws",

@@ -55,6 +55,11 @@ def _permissions(rules: set[Rule]) -> list[Any]:
     return result
 
 
+def _tag_specification(target: Target) -> Any:
+    owned = tags.as_aws(tags.ownership(target.owner, target.spec.tags))
+    return {"ResourceType": "security-group", "Tags": owned}
+
+
 def _find(aws: Aws, target: Target, network: Network) -> dict[str, Any] | None:
     groups = aws.ec2.describe_security_groups(
         Filters=[
@@ -100,12 +105,7 @@ def ensure(aws: Aws, target: Target, network: Network) -> list[Found]:
             GroupName=target.names.security_group,
             Description=f"dask-aws cluster {target.owner.display}"[:255],
             VpcId=network.vpc_id,
-            TagSpecifications=[
-                {
-                    "ResourceType": "security-group",
-                    "Tags": tags.as_aws(tags.ownership(target.owner, target.spec.tags)),  # type: ignore[typeddict-item]
-                }
-            ],
+            TagSpecifications=[_tag_specification(target)],
         )["GroupId"]
         have: set[Rule] = set()
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from dask_aws.names import Owner
 
@@ -13,12 +14,19 @@ OWNER = PREFIX + "owner"
 OWNER_KIND = PREFIX + "owner-kind"
 RETAINED = PREFIX + "retained"
 SPEC_HASH = PREFIX + "spec-hash"
+# Liveness of a Python-owned cluster, read by `dask-aws gc`: where its process runs, and
+# the last time it said it was alive (unix seconds). Set at creation, refreshed while alive.
+HOST = PREFIX + "host"
+PROCESS = PREFIX + "process"  # "<pid>:<process start time, unix seconds>"
+HEARTBEAT = PREFIX + "heartbeat"
+ECS_CLUSTER = PREFIX + "ecs-cluster"  # the user's cluster the tasks run in, when not ours
 MANAGED_BY_VALUE = "dask-aws"
 
 
 def ownership(owner: Owner, user_tags: Mapping[str, str] | None = None) -> dict[str, str]:
     return {
         **(user_tags or {}),
+        **dict(owner.labels),
         MANAGED_BY: MANAGED_BY_VALUE,
         OWNER_UID: owner.uid,
         OWNER: owner.display,
@@ -40,8 +48,10 @@ def as_ecs(tags: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"key": k, "value": v} for k, v in tags.items()]
 
 
-def from_list(items: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
+def from_list(items: Iterable[Any] | None) -> dict[str, str]:
+    """Tags from either AWS list style (Key/Value or key/value)."""
     result: dict[str, str] = {}
+    item: Mapping[str, str]
     for item in items or ():
         key = item.get("Key", item.get("key"))
         value = item.get("Value", item.get("value", ""))

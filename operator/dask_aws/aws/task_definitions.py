@@ -141,7 +141,7 @@ def observe(aws: Aws, target: Target, role: Role, refs: Refs) -> Found | None:
     definition = reply["taskDefinition"]
     if definition.get("status") != "ACTIVE":
         return None
-    have = tags.from_list(reply.get("tags"))  # type: ignore[arg-type]
+    have = tags.from_list(reply.get("tags"))
     if not tags.is_owned_by(have, target.owner):
         raise PermanentError(
             "NameConflict", f"task definition family {family(target, role)} is not ours"
@@ -164,9 +164,9 @@ def ensure(aws: Aws, target: Target, role: Role, refs: Refs) -> Found:
         **tags.ownership(target.owner, target.spec.tags),
         tags.SPEC_HASH: fingerprint(registration),
     }
-    arn = aws.ecs.register_task_definition(**registration, tags=tags.as_ecs(owned))[
-        "taskDefinition"
-    ]["taskDefinitionArn"]
+    ecs_tags: Any = tags.as_ecs(owned)
+    reply = aws.ecs.register_task_definition(**registration, tags=ecs_tags)
+    arn = reply["taskDefinition"]["taskDefinitionArn"]
     # Older revisions are superseded; running tasks keep working on an INACTIVE revision.
     for old in _active_arns(aws, registration["family"]):
         if old != arn:

@@ -6,10 +6,12 @@ tasks a call, DescribeTasks reads at most 100 ARNs a call.
 
 from __future__ import annotations
 
+import contextlib
+
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from dask_aws.aws import tags
 from dask_aws.aws.clients import Aws
@@ -104,11 +106,12 @@ def observe(aws: Aws, target: Target, cluster_arn: str) -> list[Task]:
     """Every task this owner started that ECS still reports, live ones first."""
     arns: list[str] = []
     paginator = aws.ecs.get_paginator("list_tasks")
+    desired_status: Literal["RUNNING", "STOPPED"]
     for desired_status in ("RUNNING", "STOPPED"):
         for page in paginator.paginate(
             cluster=cluster_arn,
             startedBy=target.owner.uid,
-            desiredStatus=desired_status,  # type: ignore[arg-type]
+            desiredStatus=desired_status,
         ):
             arns.extend(page["taskArns"])
     found: list[Task] = []
@@ -189,10 +192,9 @@ def run(
 
 def stop(aws: Aws, cluster_arn: str, task_arns: Sequence[str], reason: str) -> None:
     for arn in task_arns:
-        try:
+        # InvalidParameterException: the task is already gone.
+        with contextlib.suppress(aws.ecs.exceptions.InvalidParameterException):
             aws.ecs.stop_task(cluster=cluster_arn, task=arn, reason=reason[:255])
-        except aws.ecs.exceptions.InvalidParameterException:
-            pass  # already gone
 
 
 def wait_stopped(aws: Aws, cluster_arn: str, task_arns: Sequence[str]) -> None:

@@ -25,7 +25,7 @@ class ObjectState:
     idled: bool = False
 
     def backoff(self, now: float) -> float:
-        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(self.failures, 10))
+        delay: float = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** min(self.failures, 10))
         self.failures += 1
         self.next_attempt = now + delay
         return delay

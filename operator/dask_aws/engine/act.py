@@ -32,7 +32,7 @@ class Outcome:
 def _ensure_infra(aws: Aws, target: Target, observed: Observed, plan: Plan, out: Outcome) -> None:
     cluster = observed.cluster
     groups = observed.security_groups
-    definitions: dict[str, Found | None] = dict(observed.task_definitions)
+    definitions: dict[tds.Role, Found | None] = dict(observed.task_definitions)
     for key in plan.ensure:
         if key == "cluster":
             cluster = ecs_cluster.ensure(aws, target)

@@ -23,6 +23,13 @@ from dask_aws.spec import DeletionPolicy
 T = TypeVar("T")
 
 
+def _role(aws: Aws, target: Target, kind: iam_roles.Kind) -> Found | None:
+    try:
+        return iam_roles.observe(aws, target, kind)
+    except PermanentError:
+        return None
+
+
 @dataclass
 class DeleteResult:
     done: bool
@@ -67,14 +74,14 @@ def _delete_all(aws: Aws, target: Target) -> None:
         for group in _unless_foreign(lambda: security_group.observe(aws, target, net)) or []:
             security_group.delete(aws, group)
     for kind in iam_roles.KINDS:
-        role = _unless_foreign(lambda kind=kind: iam_roles.observe(aws, target, kind))  # type: ignore[misc]
+        role = _role(aws, target, kind)
         if role is not None:
             iam_roles.delete(aws, role)
     for role_name in tds.ROLES:
         tds.delete(aws, target, role_name)
-    group = _unless_foreign(lambda: log_group.observe(aws, target))
-    if group is not None:
-        log_group.delete(aws, group)
+    logs = _unless_foreign(lambda: log_group.observe(aws, target))
+    if logs is not None:
+        log_group.delete(aws, logs)
     if cluster is not None:
         ecs_cluster.delete(aws, cluster)
 
@@ -85,7 +92,7 @@ def _mark_retained(aws: Aws, target: Target) -> None:
     if cluster is not None and cluster.ours:
         aws.ecs.tag_resource(resourceArn=cluster.id, tags=[{"key": RETAINED, "value": "true"}])
     for kind in iam_roles.KINDS:
-        role: Found | None = _unless_foreign(lambda kind=kind: iam_roles.observe(aws, target, kind))  # type: ignore[misc]
+        role = _role(aws, target, kind)
         if role is not None and role.ours:
             aws.iam.tag_role(
                 RoleName=role.id.rsplit("/", 1)[1], Tags=[{"Key": RETAINED, "Value": "true"}]

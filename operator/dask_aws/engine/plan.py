@@ -5,6 +5,7 @@ No AWS calls here, so every decision can be tested on hand-made observations.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -67,7 +68,14 @@ def _oldest_first(tasks: list[Task]) -> list[Task]:
     return sorted(tasks, key=lambda t: (t.started_at is None, t.started_at or datetime.max, t.arn))
 
 
-def plan(observed: Observed, desired_workers: int, now: datetime | None = None) -> Plan:
+def plan(
+    observed: Observed,
+    desired_workers: int,
+    now: datetime | None = None,
+    retire_first: Collection[str] = (),
+) -> Plan:
+    """`retire_first`: worker task IPs to pick first when there are too many workers (the
+    Python front end's adaptive scaling has already retired exactly those through Dask)."""
     now = now or datetime.now(UTC)
     result = Plan(ensure=_infra(observed))
     live = [t for t in observed.tasks if t.live]
@@ -97,10 +105,12 @@ def plan(observed: Observed, desired_workers: int, now: datetime | None = None) 
     result.retire.extend(outdated)
     surplus = len(current) - desired_workers
     if surplus > 0:
-        # Pending ones first (they hold no data), then the newest.
-        pending = [t for t in current if not t.running]
-        newest_running = list(reversed(_oldest_first([t for t in current if t.running])))
-        victims = (pending + newest_running)[:surplus]
+        # Those named by the caller, then pending ones (they hold no data), then the newest.
+        chosen = [t for t in current if t.ip is not None and t.ip in retire_first]
+        rest = [t for t in current if t not in chosen]
+        pending = [t for t in rest if not t.running]
+        newest_running = list(reversed(_oldest_first([t for t in rest if t.running])))
+        victims = (chosen + pending + newest_running)[:surplus]
         result.retire.extend(victims)
         current = [w for w in current if w not in victims]
     result.kept_workers = current

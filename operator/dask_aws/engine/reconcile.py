@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
@@ -41,13 +42,16 @@ def reconcile(
     generation: int | None = None,
     previous: ClusterStatus | None = None,
     desired_workers: int | None = None,
+    retire_first: Collection[str] = (),
 ) -> Result:
-    """Move AWS one step toward the spec. Safe to run again at any time, from any process."""
+    """Move AWS one step toward the spec. Safe to run again at any time, from any process.
+
+    `retire_first`: IPs of worker tasks to stop first when scaling down (see plan.plan)."""
     previous = previous or ClusterStatus()
     desired = target.spec.workers.replicas if desired_workers is None else desired_workers
     try:
         observed = observe(aws, target)
-        steps = plan(observed, desired)
+        steps = plan(observed, desired, retire_first=retire_first)
         outcome = act(aws, target, observed, steps)
         status = converged_status(target, observed, steps, outcome, desired, generation, previous)
     except ClientError as exc:
@@ -60,9 +64,7 @@ def reconcile(
     return result
 
 
-def failed_result(
-    error: DaskAwsError, previous: ClusterStatus, generation: int | None
-) -> Result:
+def failed_result(error: DaskAwsError, previous: ClusterStatus, generation: int | None) -> Result:
     """The Result of a step that could not run: Stalled when only a spec change helps."""
     permanent = isinstance(error, PermanentError)
     return Result(

@@ -36,10 +36,12 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         help="seconds between SIGTERM and SIGKILL for containers without stopTimeout",
     )
-    parser.add_argument("--address-quarantine", type=float, default=30.0,
-                        help=argparse.SUPPRESS)
-    parser.add_argument("--address-base", default="127.1.0.0",
-                        help="first task address (default 127.1.0.0; never 127.0.0.x)")
+    parser.add_argument("--address-quarantine", type=float, default=30.0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--address-base",
+        default="127.1.0.0",
+        help="first task address (default 127.1.0.0; never 127.0.0.x)",
+    )
     parser.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--log-level", default="WARNING", help=argparse.SUPPRESS)

@@ -1,14 +1,14 @@
 """HTTP control routes under `/_local/` on the endpoint's port.
 
-    GET  /_local/health                 {"ok": true, "simulated": ..., "pid": ...}
-    GET  /_local/processes              {"processes": [{taskArn, container, pid, pgid, ip}]}
-    GET  /_local/tasks                  {"tasks": [{taskArn, ip, lastStatus, ...}]}
-    GET  /_local/faults                 the armed faults
-    POST /_local/tasks/kill             {"taskArn": ARN, "spot": false}
-    POST /_local/faults/fail-next       {"operation": "ecs:RunTask", "count": 1,
-                                         "kind": "throttle"|"5xx"}
-    POST /_local/faults/capacity        {"count": 1, "capacityProvider": "FARGATE_SPOT"|null}
-    POST /_local/faults/clear
+GET  /_local/health                 {"ok": true, "simulated": ..., "pid": ...}
+GET  /_local/processes              {"processes": [{taskArn, container, pid, pgid, ip}]}
+GET  /_local/tasks                  {"tasks": [{taskArn, ip, lastStatus, ...}]}
+GET  /_local/faults                 the armed faults
+POST /_local/tasks/kill             {"taskArn": ARN, "spot": false}
+POST /_local/faults/fail-next       {"operation": "ecs:RunTask", "count": 1,
+                                     "kind": "throttle"|"5xx"}
+POST /_local/faults/capacity        {"count": 1, "capacityProvider": "FARGATE_SPOT"|null}
+POST /_local/faults/clear
 """
 
 from __future__ import annotations

@@ -61,8 +61,9 @@ class LogShipper:
         self._thread = threading.Thread(target=self._run, name="awslogs-shipper", daemon=True)
         self._thread.start()
 
-    def open(self, options: dict[str, str], default_region: str, container: str,
-             task_id: str) -> LogSink:
+    def open(
+        self, options: dict[str, str], default_region: str, container: str, task_id: str
+    ) -> LogSink:
         """Create the stream (and the group when allowed); call with the shared lock held."""
         from moto.logs.models import logs_backends
 
@@ -110,10 +111,17 @@ class LogShipper:
             backend = logs_backends[self._account][sink.region]
             for start in range(0, len(events), MAX_BATCH):
                 try:
-                    backend.put_log_events(sink.group, sink.stream, events[start:start + MAX_BATCH])
+                    backend.put_log_events(
+                        sink.group, sink.stream, events[start : start + MAX_BATCH]
+                    )
                 except Exception:
-                    logger.warning("dropping %d log events for %s/%s", len(events),
-                                   sink.group, sink.stream, exc_info=True)
+                    logger.warning(
+                        "dropping %d log events for %s/%s",
+                        len(events),
+                        sink.group,
+                        sink.stream,
+                        exc_info=True,
+                    )
 
     def flush(self) -> None:
         with self._sinks_lock:

@@ -65,8 +65,9 @@ def _from_secretsmanager(value_from: str, account: str) -> str:
         document = json.loads(value)
         return str(document[json_key])
     except (ValueError, KeyError, TypeError) as exc:
-        raise _failure("asm", f"retrieved secret from Secrets Manager did not contain "
-                              f"json key {json_key}") from exc
+        raise _failure(
+            "asm", f"retrieved secret from Secrets Manager did not contain json key {json_key}"
+        ) from exc
 
 
 def _from_ssm(name: str, account: str, region: str) -> str:

@@ -119,9 +119,7 @@ def validate_run_task(
     if count < 1 or count > MAX_RUN_TASK_COUNT:
         raise invalid_parameter(f"count must be between 1 and {MAX_RUN_TASK_COUNT}.")
     if started_by and len(started_by) > MAX_STARTED_BY:
-        raise invalid_parameter(
-            f"startedBy must be at most {MAX_STARTED_BY} characters long."
-        )
+        raise invalid_parameter(f"startedBy must be at most {MAX_STARTED_BY} characters long.")
     if task_def.status != "ACTIVE":
         raise client_error("TaskDefinition is inactive")
     compatibilities = task_def.requires_compatibilities or ["EC2"]
@@ -168,9 +166,7 @@ def validate_describe_tasks(tasks: Sequence[str]) -> None:
 
 
 def validate_delete_cluster(cluster: Any, tasks: Iterable[Any], services: Iterable[Any]) -> None:
-    if any(
-        s.cluster_name == cluster.name and s.status == "ACTIVE" for s in services
-    ):
+    if any(s.cluster_name == cluster.name and s.status == "ACTIVE" for s in services):
         raise EcsError(
             "ClusterContainsServicesException",
             "The Cluster cannot be deleted while Services are active.",

@@ -64,8 +64,9 @@ def build_containers(task: Any, task_def: Any, task_ip: str, attachment_id: str 
     task.containers = containers
 
 
-def set_container(container: Any, status: str, exit_code: int | None = None,
-                  reason: str | None = None) -> None:
+def set_container(
+    container: Any, status: str, exit_code: int | None = None, reason: str | None = None
+) -> None:
     container.last_status = status
     if exit_code is not None:
         container.exitCode = exit_code
