@@ -7,7 +7,6 @@ tasks a call, DescribeTasks reads at most 100 ARNs a call.
 from __future__ import annotations
 
 import contextlib
-
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
