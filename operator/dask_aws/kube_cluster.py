@@ -1,0 +1,186 @@
+"""DaskAwsCluster: a `distributed` cluster backed by the operator, for notebooks on Kubernetes.
+
+It creates (or attaches to) a DaskAwsCluster object, waits for Ready, and talks to the
+scheduler at status.schedulerAddress. The notebook needs Kubernetes access only, no AWS
+credentials: the operator holds those. close() deletes the object, and the operator's
+finalizer removes everything on AWS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Generator
+from typing import Any
+
+from distributed.core import Status, rpc
+from distributed.deploy.cluster import Cluster
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from dask_aws.crd import GROUP, KIND, PLURAL, VERSION
+from dask_aws.spec import DaskAwsClusterSpec
+
+POLL_SECONDS = 1.0
+
+
+class DaskAwsClusterError(Exception):
+    """The operator reported the cluster Stalled, or it did not become Ready in time."""
+
+
+class DaskAwsCluster(Cluster):
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        namespace: str | None = None,
+        spec: dict[str, Any] | None = None,
+        n_workers: int | None = None,
+        image: str | None = None,
+        kubeconfig: str | None = None,
+        create: bool = True,
+        shutdown_on_close: bool = True,
+        timeout: float = 600.0,
+        asynchronous: bool = False,
+        loop: Any = None,
+    ) -> None:
+        name = name or f"dask-{uuid.uuid4().hex[:8]}"
+        body = dict(spec or {})
+        if n_workers is not None:
+            body["workers"] = {**body.get("workers", {}), "replicas": n_workers}
+        if image is not None:
+            body["image"] = image
+        DaskAwsClusterSpec.model_validate(body)  # fail fast, before any API call
+        self._spec = body
+        self._create = create
+        self._shutdown_on_close = shutdown_on_close
+        self._timeout = timeout
+        self._kubeconfig = kubeconfig
+        self.namespace = namespace or _current_namespace(kubeconfig)
+        self._api: client.CustomObjectsApi | None = None
+        super().__init__(asynchronous=asynchronous, loop=loop, name=name)
+        if not self.asynchronous:
+            self._loop_runner.start()
+            self.sync(self._start)
+
+    def __await__(self) -> Generator[Any, None, DaskAwsCluster]:
+        async def _() -> DaskAwsCluster:
+            if self.status == Status.created:
+                await self._start()
+            return self
+
+        return _().__await__()
+
+    @property
+    def api(self) -> client.CustomObjectsApi:
+        if self._api is None:
+            self._api = client.CustomObjectsApi(_load(self._kubeconfig))
+        return self._api
+
+    async def _start(self) -> None:
+        self.status = Status.starting
+        if self._create:
+            await asyncio.to_thread(self._create_object)
+        address = await asyncio.to_thread(self._wait_ready)
+        self.scheduler_comm = rpc(address)
+        await super()._start()
+
+    def _create_object(self) -> None:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "metadata": {"name": self.name},
+            "spec": self._spec,
+        }
+        self.api.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
+
+    def _get(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.api.get_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, self.name
+        )
+        return result
+
+    def _wait_ready(self) -> str:
+        deadline = time.monotonic() + self._timeout
+        while True:
+            obj = self._get()
+            status = obj.get("status") or {}
+            fresh = status.get("observedGeneration") == obj["metadata"].get("generation")
+            conditions = {c["type"]: c for c in status.get("conditions", [])}
+            stalled = conditions.get("Stalled", {})
+            if fresh and stalled.get("status") == "True":
+                raise DaskAwsClusterError(f"{self.name}: {stalled.get('message')}")
+            ready = conditions.get("Ready", {}).get("status") == "True"
+            if fresh and ready and status.get("schedulerAddress"):
+                return str(status["schedulerAddress"])
+            if time.monotonic() > deadline:
+                raise DaskAwsClusterError(
+                    f"{self.name} not Ready after {self._timeout}s: {status.get('conditions')}"
+                )
+            time.sleep(POLL_SECONDS)
+
+    @property
+    def dashboard_link(self) -> str:
+        status = self._get().get("status") or {}
+        return str(status.get("dashboardAddress") or "")
+
+    def scale(self, n: int) -> None:
+        """Ask the operator for n workers (what `kubectl scale dac/NAME` does)."""
+        self.api.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            self.name,
+            {"spec": {"workers": {"replicas": int(n)}}},
+        )
+
+    async def _close(self) -> None:
+        if self.status == Status.closed:
+            return
+        await super()._close()
+        if self._shutdown_on_close:
+            await asyncio.to_thread(self._delete_object)
+
+    def _delete_object(self) -> None:
+        try:
+            self.api.delete_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, self.name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            raise
+        deadline = time.monotonic() + self._timeout
+        while time.monotonic() < deadline:  # the finalizer removes the AWS resources first
+            try:
+                self._get()
+            except ApiException as exc:
+                if exc.status == 404:
+                    return
+                raise
+            time.sleep(POLL_SECONDS)
+        raise DaskAwsClusterError(f"{self.name} still being deleted after {self._timeout}s")
+
+
+def _load(kubeconfig: str | None) -> client.ApiClient:
+    if kubeconfig:
+        return config.new_client_from_config(config_file=kubeconfig)
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+def _current_namespace(kubeconfig: str | None) -> str:
+    try:
+        _, context = config.list_kube_config_contexts(config_file=kubeconfig)
+        return str(context.get("context", {}).get("namespace") or "default")
+    except (config.ConfigException, OSError, TypeError):
+        try:
+            with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
+                return f.read().strip()
+        except OSError:
+            return "default"
