@@ -1,0 +1,419 @@
+"""FargateCluster and ECSCluster: `distributed` cluster managers driving the engine.
+
+The engine's `reconcile` (blocking boto3) always runs in a worker thread, never on the event
+loop; the cluster only decides how many workers it wants (scale, adapt) and which ones to
+stop first (adapt retires exactly the workers Dask picked). Deletion goes through
+`cleanup.Teardown`, which needs no event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import logging
+import time
+import uuid
+import weakref
+from collections.abc import Awaitable, Generator, Iterable
+from typing import Any
+
+import boto3
+from distributed.core import Status, rpc
+from distributed.deploy.cluster import Cluster
+from distributed.security import Security
+from distributed.utils import Log, Logs
+
+from dask_aws.aws import network
+from dask_aws.aws.clients import Aws, connect
+from dask_aws.aws.found import Target
+from dask_aws.cluster import cleanup, config, liveness, options
+from dask_aws.cluster import logs as cloudwatch
+from dask_aws.cluster.progress import Progress
+from dask_aws.engine.reconcile import Result, reconcile
+from dask_aws.engine.scheduler_api import host_of
+from dask_aws.errors import PermanentError
+from dask_aws.names import Owner
+from dask_aws.status import ClusterStatus
+
+logger = logging.getLogger(__name__)
+PLACEHOLDER = "dask-aws-pending-"  # a requested worker that has not connected yet
+CONNECT_TIMEOUT = 60.0
+
+
+class ClusterStartError(Exception):
+    """The cluster could not start; what it had created is deleted again."""
+
+
+class ECSCluster(Cluster):
+    """A Dask cluster on Amazon ECS: on an existing ECS cluster (`cluster_arn`) with the EC2
+    launch type (GPUs: `worker_gpu`), or on Fargate with fargate_scheduler/fargate_workers.
+
+    Takes dask-cloudprovider's keyword arguments (see `dask_aws.cluster.options`); defaults
+    come from the `dask_aws` section of dask.config. Everything it creates is deleted on
+    close(), on garbage collection, at interpreter exit and on SIGTERM/SIGHUP.
+    """
+
+    _kind = options.ECS_KIND
+
+    def __init__(
+        self,
+        *,
+        asynchronous: bool = False,
+        loop: Any = None,
+        quiet: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        self._options = options.build(self._kind, kwargs)  # no AWS call before this passes
+        uid = str(uuid.uuid4())
+        name = self._options.name or f"dask-{uid[:8]}"
+        super().__init__(asynchronous=asynchronous, loop=loop, quiet=quiet, name=name)
+        spec = self._options.spec
+        owner = Owner(uid, name, kind=self._kind, labels=liveness.labels(spec.cluster_arn))
+        self._target = Target(owner, spec)
+        kw = self._options.session_kwargs
+        session = boto3.Session(**kw) if kw else None  # type: ignore[arg-type]
+        self._aws: Aws = connect(self._options.region, session)
+        self._desired = self._options.n_workers
+        self._retire_first: set[str] = set()
+        self._worker_addresses: dict[str, str] = {}  # worker name -> address
+        self._aws_status: ClusterStatus | None = None
+        self._keeper: asyncio.Future[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._next_beat = 0.0
+        self._last_error: str | None = None
+        self._closing_task: asyncio.Future[None] | None = None
+        self._progress = Progress(self._say)
+        timeout = config.seconds("cleanup-timeout") or 300.0
+        self._teardown = cleanup.Teardown(self._aws, self._target, timeout)
+        self._finalizer = cleanup.register(self, self._teardown)
+        if not self.called_from_running_loop:
+            self._loop_runner.start()
+            try:
+                self.sync(self._start)
+            except BaseException:
+                self._teardown.closing = True
+                with contextlib.suppress(Exception):
+                    self.sync(self._close)
+                self._loop_runner.stop()
+                raise
+
+    # -- identity ------------------------------------------------------------------------------
+    @property
+    def uid(self) -> str:
+        return self._target.owner.uid
+
+    @property
+    def aws_status(self) -> ClusterStatus | None:
+        """The engine's last view: ARNs, worker counts, conditions."""
+        return self._aws_status
+
+    def _say(self, line: str) -> None:
+        if self.status in (Status.created, Status.starting):
+            self._log(line)
+        else:
+            self._cluster_manager_logs.append((datetime.datetime.now(), line))
+            logger.info("%s: %s", self.name, line)
+
+    # -- start ---------------------------------------------------------------------------------
+    def __await__(self) -> Generator[Any, None, ECSCluster]:
+        async def _() -> ECSCluster:
+            if self.status == Status.created:
+                await self._start()
+            return self
+
+        return _().__await__()
+
+    async def _start(self) -> None:
+        if self.status != Status.created:
+            return
+        self.status = Status.starting
+        self._wake = asyncio.Event()
+        try:
+            await self._bring_up()
+            await self._connect()
+            await super()._start()
+        except BaseException:
+            self._teardown.closing = True
+            try:
+                await self._close()
+            except Exception as exc:  # keep the start error; say what is left behind
+                self._say(str(exc))
+            raise
+        self._progress.say(f"ready: {self.dashboard_link or self.scheduler_address}")
+        self._keeper = asyncio.ensure_future(_keep(weakref.ref(self)))
+
+    async def _bring_up(self) -> None:
+        spec = self._target.spec
+        self._progress.say(
+            f"creating {self._kind} {self.name} in {self._aws.region}: scheduler "
+            f"{spec.scheduler.cpu} CPU units/{spec.scheduler.memory} MiB, {self._desired} "
+            f"worker(s) {spec.workers.cpu}/{spec.workers.memory} MiB, image {spec.image}"
+        )
+        if self._options.vpc_clients:
+            await asyncio.to_thread(self._allow_vpc_clients)
+        deadline = time.monotonic() + self._options.startup_timeout
+        while True:
+            result = await self._step()
+            if result is None:
+                raise ClusterStartError(f"{self.name} was closed while starting")
+            error = result.error
+            if error is not None and (
+                isinstance(error, PermanentError) or error.reason == "AccessDenied"
+            ):
+                raise ClusterStartError(error.message)
+            if result.ready:
+                return
+            if time.monotonic() > deadline:
+                why = error.message if error else result.status.message or "still starting"
+                raise ClusterStartError(
+                    f"{self.name} was not ready after {self._options.startup_timeout:.0f}s "
+                    f"(startup_timeout): {why}"
+                )
+            await asyncio.sleep(result.requeue_after or 2.0)
+
+    def _allow_vpc_clients(self) -> None:
+        """No allowed_client_cidrs given: clients inside the cluster's VPC may connect."""
+        vpc_id = network.observe(self._aws, self._target).vpc_id
+        vpc = self._aws.ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
+        cidrs = [
+            a["CidrBlock"]
+            for a in vpc.get("CidrBlockAssociationSet", [])
+            if a.get("CidrBlockState", {}).get("State", "associated") == "associated"
+        ] or [vpc["CidrBlock"]]
+        spec = self._target.spec
+        net = spec.network.model_copy(update={"allowed_client_cidrs": sorted(set(cidrs))})
+        self._target = Target(self._target.owner, spec.model_copy(update={"network": net}))
+        self._teardown.target = self._target
+
+    async def _connect(self) -> None:
+        status = self._aws_status
+        assert status is not None and status.scheduler_address is not None
+        address = status.scheduler_address
+        if self._target.spec.network.assign_public_ip:
+            address = await asyncio.to_thread(self._public_address, address)
+        self._progress.say(f"connecting to the scheduler at {address}")
+        args = Security().get_connection_args("client")
+        comm = rpc(address, connection_args=args)
+        self.scheduler_comm = comm
+        try:
+            await asyncio.wait_for(comm.identity(), timeout=CONNECT_TIMEOUT)
+        except (TimeoutError, OSError) as exc:
+            raise ClusterStartError(
+                f"the scheduler runs at {address} but cannot be reached from here ({exc}). "
+                "It has a private IP: run this client inside the cluster's VPC (allowed by "
+                "default), or pass fargate_use_private_ip=False with "
+                "allowed_client_cidrs=['<your public IP>/32']"
+            ) from None
+
+    def _public_address(self, private: str) -> str:
+        status = self._aws_status
+        assert status is not None
+        task_arn, cluster_arn = status.aws.scheduler_task_arn, status.aws.cluster_arn
+        if not task_arn or not cluster_arn:
+            return private
+        task = self._aws.ecs.describe_tasks(cluster=cluster_arn, tasks=[task_arn])["tasks"]
+        enis = [
+            d["value"]
+            for t in task
+            for a in t.get("attachments", [])
+            for d in a.get("details", [])
+            if d.get("name") == "networkInterfaceId"
+        ]
+        if not enis:
+            return private
+        reply = self._aws.ec2.describe_network_interfaces(NetworkInterfaceIds=enis[:1])
+        public = reply["NetworkInterfaces"][0].get("Association", {}).get("PublicIp")
+        return f"tcp://{public}:{self._target.spec.scheduler.port}" if public else private
+
+    # -- reconcile -----------------------------------------------------------------------------
+    async def _step(self) -> Result | None:
+        retire = frozenset(self._retire_first)
+        result = await asyncio.to_thread(self._reconcile, self._desired, retire)
+        if result is None:
+            return None
+        if result.error is None:
+            self._retire_first -= retire
+            self._last_error = None
+        self._aws_status = result.status
+        self._progress.step(result)
+        return result
+
+    def _reconcile(self, desired: int, retire: frozenset[str]) -> Result | None:
+        with self._teardown.lock:
+            if self._teardown.closing:
+                return None
+            return reconcile(
+                self._aws,
+                self._target,
+                previous=self._aws_status,
+                desired_workers=desired,
+                retire_first=retire,
+            )
+
+    async def _tick(self) -> float:
+        """One round of the keeper: converge, heartbeat, idle check; returns the next delay."""
+        interval = config.seconds("reconcile-interval") or 30.0
+        result = await self._step()
+        if result is None:
+            return interval
+        if result.error is not None and result.error.message != self._last_error:
+            self._last_error = result.error.message
+            logger.warning("%s: %s", self.name, result.error.message)
+        if time.monotonic() >= self._next_beat and self._aws_status is not None:
+            self._next_beat = time.monotonic() + (config.seconds("heartbeat-interval") or 60.0)
+            try:
+                await asyncio.to_thread(liveness.beat, self._aws, self._target, self._aws_status)
+            except Exception as exc:
+                if isinstance(exc, RuntimeError) and "shutdown" in str(exc):
+                    raise  # the interpreter is exiting
+                logger.warning("%s: could not refresh the heartbeat tag: %s", self.name, exc)
+        timeout = self._target.spec.scheduler.idle_timeout_seconds
+        if timeout and await self._idle_for() > timeout:
+            self._say(f"idle for more than {timeout}s (scheduler_timeout): closing")
+            self._closing_task = asyncio.ensure_future(self._close())
+            return interval
+        return interval if result.ready else (result.requeue_after or 2.0)
+
+    async def _idle_for(self) -> float:
+        try:
+            comm: Any = self.scheduler_comm
+            since = await comm.check_idle()
+        except Exception:
+            return 0.0
+        return 0.0 if since is None else max(0.0, time.time() - float(since))
+
+    def _poke(self) -> None:
+        wake = self._wake
+        if wake is not None:
+            loop: Any = self.loop
+            loop.add_callback(wake.set)
+
+    # -- scaling -------------------------------------------------------------------------------
+    def scale(self, n: int) -> None:
+        """Ask for `n` workers; scale-down retires workers gracefully through the scheduler."""
+        self._desired = max(0, int(n))
+        self._poke()
+
+    def scale_up(self, n: int) -> None:
+        self.scale(n)
+
+    def scale_down(self, workers: Iterable[Any]) -> None:
+        """Remove these workers (names or addresses; Adaptive has already retired them)."""
+        names = [str(w) for w in workers]
+        for name in names:
+            if name.startswith(PLACEHOLDER):
+                continue
+            host = host_of(self._worker_addresses.get(name, name))
+            if host:
+                self._retire_first.add(host)
+        self._desired = max(0, self._desired - len(names))
+        self._poke()
+
+    @property
+    def observed(self) -> set[str]:
+        return {str(d["name"]) for d in self.scheduler_info["workers"].values()}
+
+    @property
+    def plan(self) -> set[str]:
+        present = sorted(self.observed)[: self._desired]
+        return set(present) | {f"{PLACEHOLDER}{i}" for i in range(self._desired - len(present))}
+
+    @property
+    def requested(self) -> set[str]:
+        return self.plan
+
+    def _update_worker_status(self, op: str, msg: Any) -> None:
+        if op == "add":
+            for address, info in msg.get("workers", {}).items():
+                self._worker_addresses[str(info.get("name", address))] = address
+        super()._update_worker_status(op, msg)
+
+    # -- logs ----------------------------------------------------------------------------------
+    async def _get_logs(
+        self, cluster: bool = True, scheduler: bool = True, workers: Any = True
+    ) -> Logs:
+        logs = Logs()
+        if cluster:
+            logs["Cluster"] = Log("\n".join(line for _, line in self._cluster_manager_logs))
+        status = self._aws_status
+        if status is None or not status.aws.cluster_arn or not (scheduler or workers):
+            return logs
+        addresses = cloudwatch.addresses_by_ip(self.scheduler_info["workers"])
+        texts = await asyncio.to_thread(
+            cloudwatch.read,
+            self._aws,
+            self._target,
+            status.aws.cluster_arn,
+            addresses,
+            bool(scheduler),
+            bool(workers),
+        )
+        wanted = None if workers is True or not workers else {str(w) for w in workers}
+        for key, text in texts.items():
+            if key == "Scheduler" or wanted is None or key in wanted:
+                logs[key] = Log(text)
+        return logs
+
+    # -- close ---------------------------------------------------------------------------------
+    async def _close(self) -> None:
+        if self.status == Status.closed:
+            return
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None and keeper is not asyncio.current_task():
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await keeper
+        await super()._close()
+        self._progress.say(f"deleting the AWS resources of {self.name}")
+        await asyncio.to_thread(self._teardown)
+        self._finalizer.detach()
+        self._progress.say("deleted")
+
+    def close(self, timeout: float | None = None) -> Awaitable[None] | None:
+        result: Awaitable[None] | None = super().close(timeout)
+        if not self.asynchronous:
+            self._loop_runner.stop()
+        return result
+
+
+class FargateCluster(ECSCluster):
+    """A Dask cluster on AWS Fargate: creates (and deletes) its ECS cluster, roles, security
+    group, log group and task definitions, or uses the ones you name.
+
+    >>> cluster = FargateCluster(n_workers=4)
+    >>> client = Client(cluster)
+    """
+
+    _kind = options.FARGATE_KIND
+
+
+async def _keep(ref: weakref.ref[ECSCluster]) -> None:
+    """Keep a running cluster converged; holds the cluster only weakly between rounds, so an
+    abandoned cluster can still be garbage collected (and its resources deleted)."""
+    delay = 0.0
+    while True:
+        cluster = ref()
+        if cluster is None or cluster.status != Status.running or cluster._wake is None:
+            return
+        wake = cluster._wake
+        del cluster
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=delay)
+        wake.clear()
+        cluster = ref()
+        if cluster is None or cluster.status != Status.running or cluster._teardown.closing:
+            return
+        try:
+            delay = await cluster._tick()
+        except asyncio.CancelledError:
+            raise
+        except RuntimeError as exc:
+            if "shutdown" in str(exc):
+                return  # the interpreter is exiting; the exit finalizer deletes everything
+            logger.warning("dask-aws: reconcile round failed", exc_info=True)
+            delay = 30.0
+        except Exception:
+            logger.warning("dask-aws: reconcile round failed", exc_info=True)
+            delay = 30.0
+        del cluster

@@ -1,0 +1,56 @@
+"""What a person sees while a cluster starts: one line per change, with the elapsed time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from dask_aws.engine.reconcile import Result
+from dask_aws.status import ConditionType
+
+CREATED = {
+    "cluster": "ECS cluster",
+    "role:execution": "execution role",
+    "role:task": "task role",
+    "security-group": "security group",
+    "log-group": "log group",
+    "td:scheduler": "scheduler task definition",
+    "td:worker": "worker task definition",
+}
+
+
+class Progress:
+    def __init__(self, emit: Callable[[str], None]) -> None:
+        self._emit = emit
+        self._start = time.monotonic()
+        self._last: str | None = None
+
+    def say(self, text: str) -> None:
+        self._emit(f"[{time.monotonic() - self._start:6.1f}s] {text}")
+
+    def step(self, result: Result) -> None:
+        for event in result.events:
+            if event.reason == "Synced":
+                keys = event.message.removeprefix("ensured ").split(", ")
+                self.say("created " + ", ".join(CREATED.get(k, k) for k in keys))
+            elif event.type == "Warning":
+                self.say(f"warning: {event.message}")
+        status = result.status
+        if result.error is not None:
+            line = f"waiting: {result.error.message}"
+        elif status.scheduler_address is None:
+            line = "waiting for the scheduler task to start"
+        else:
+            workers = status.workers
+            line = (
+                f"scheduler running at {status.scheduler_address}; workers "
+                f"{workers.running}/{workers.desired} running"
+            )
+            if workers.pending:
+                line += f", {workers.pending} starting"
+        ready = any(c.type is ConditionType.READY and c.status == "True" for c in status.conditions)
+        if ready:
+            line += " (ready)"
+        if line != self._last:
+            self._last = line
+            self.say(line)
