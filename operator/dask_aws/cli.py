@@ -12,6 +12,8 @@ from collections.abc import Sequence
 SUBCOMMAND_MODULES = (
     "dask_aws.local.cli",
     "dask_aws.controller.cli",
+    "dask_aws.gc",
+    "dask_aws.iam_policy",
 )
 
 
