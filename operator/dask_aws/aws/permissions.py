@@ -1,0 +1,475 @@
+"""The IAM actions the engine needs, declared next to nothing else: one table, keyed by the
+module that makes the calls, and the policy `dask-aws iam-policy` prints from it.
+
+Two modes:
+
+* ``create-all``: the engine creates and deletes the ECS cluster, both IAM roles, the
+  security group and the log group (a spec that brings none of them).
+* ``bring-your-own``: the spec names ``clusterArn``, ``iam.executionRoleArn`` and
+  ``iam.taskRoleArn``, ``network.securityGroups`` and ``logs.group``; the engine only
+  reads those, and creates nothing but task definitions and tasks.
+
+Each :class:`Need` is either *direct* (the module calls the action's own API operation:
+tests/iam checks, against the local AWS with IAM enforcement, that each one is used and
+that the lifecycle fails without it) or *implied* (AWS authorizes it as part of another
+call: tag-on-create, iam:PassRole, the ECS service-linked role; the local AWS checks none
+of these, so they rest on AWS's documentation, cited in ``why``).
+
+tests/iam also checks that every boto3 call in a module is declared here, so a new call
+without a declaration fails the tests, not a user's first reconcile.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Mode = Literal["create-all", "bring-your-own"]
+MODES: tuple[Mode, ...] = ("create-all", "bring-your-own")
+BOTH: frozenset[Mode] = frozenset(MODES)
+CREATE_ALL: frozenset[Mode] = frozenset({"create-all"})
+
+# Name patterns of what the engine creates (dask_aws.names; tests/iam checks they match).
+NAME_PREFIX = "dask-"
+LOG_GROUP_PREFIX = "/dask-aws/"
+MANAGED_BY_TAG = "dask-aws.io/managed-by"  # dask_aws.aws.tags.MANAGED_BY
+MANAGED_BY_VALUE = "dask-aws"
+EXECUTION_POLICY = "policy/service-role/AmazonECSTaskExecutionRolePolicy"
+
+# API operations that need no permission at all.
+NO_PERMISSION_NEEDED = {
+    "sts:GetCallerIdentity": "AWS answers GetCallerIdentity for every identity; it cannot be "
+    "denied (dask_aws.aws.clients: the account id in role ARNs)",
+}
+
+
+@dataclass(frozen=True)
+class Need:
+    """One IAM action one module needs."""
+
+    action: str  # "ecs:CreateCluster"
+    scope: str  # a key of SCOPES: which resources (and condition) the action is granted on
+    why: str
+    modes: frozenset[Mode] = BOTH
+    # The API operations of the module that need it: the action's own (direct), or the
+    # calls AWS authorizes it with (implied: tag-on-create, PassRole).
+    operations: tuple[str, ...] = ()
+    direct: bool = True
+
+    @property
+    def operation(self) -> str:
+        return self.action.split(":", 1)[1]
+
+    def calls(self) -> tuple[str, ...]:
+        return self.operations or (self.operation,)
+
+
+def _implied(action: str, scope: str, by: Sequence[str], why: str, modes: frozenset[Mode]) -> Need:
+    return Need(action, scope, why, modes, operations=tuple(by), direct=False)
+
+
+PERMISSIONS: dict[str, tuple[Need, ...]] = {
+    "dask_aws.aws.network": (
+        Need("ec2:DescribeVpcs", "any", "find the default VPC or check network.vpc"),
+        Need("ec2:DescribeSubnets", "any", "list the VPC's subnets or check network.subnets"),
+    ),
+    "dask_aws.aws.ecs_cluster": (
+        Need(
+            "ecs:DescribeClusters",
+            "cluster-ours",
+            "find our cluster again by name",
+            CREATE_ALL,
+        ),
+        Need(
+            "ecs:DescribeClusters",
+            "cluster-given",
+            "check that clusterArn exists and is ACTIVE",
+            frozenset({"bring-your-own"}),
+        ),
+        Need("ecs:CreateCluster", "cluster-ours", "create the cluster", CREATE_ALL),
+        Need("ecs:DeleteCluster", "cluster-ours", "delete our cluster", CREATE_ALL),
+        _implied(
+            "ecs:TagResource",
+            "ecs-tag-on-create",
+            ["CreateCluster"],
+            "CreateCluster carries ownership tags; ECS authorizes tag-on-create with "
+            "ecs:TagResource (ECS guide: 'Grant permission to tag resources on creation')",
+            CREATE_ALL,
+        ),
+        _implied(
+            "iam:CreateServiceLinkedRole",
+            "ecs-service-linked-role",
+            ["CreateCluster"],
+            "CreateCluster creates AWSServiceRoleForECS when the account has none yet; awsvpc "
+            "tasks cannot start without it",
+            CREATE_ALL,
+        ),
+    ),
+    "dask_aws.aws.iam_roles": (
+        Need("iam:GetRole", "role-ours", "find our roles again", CREATE_ALL),
+        Need(
+            "iam:GetRole",
+            "role-given",
+            "check that iam.executionRoleArn and taskRoleArn exist",
+            frozenset({"bring-your-own"}),
+        ),
+        Need("iam:ListRoleTags", "role-ours", "check a role is ours (owner tags)", CREATE_ALL),
+        Need(
+            "iam:ListAttachedRolePolicies",
+            "role-ours",
+            "compare attached policies with the spec; detach before deleting",
+            CREATE_ALL,
+        ),
+        Need(
+            "iam:ListRolePolicies",
+            "role-ours",
+            "compare inline policies with the spec; delete before deleting the role",
+            CREATE_ALL,
+        ),
+        Need(
+            "iam:GetRolePolicy",
+            "role-ours",
+            "compare the secrets policy with the spec's secrets",
+            CREATE_ALL,
+        ),
+        Need("iam:CreateRole", "role-ours", "create the execution and task roles", CREATE_ALL),
+        _implied(
+            "iam:TagRole",
+            "role-ours",
+            ["CreateRole"],
+            "CreateRole carries ownership tags; IAM requires iam:TagRole to tag on create",
+            CREATE_ALL,
+        ),
+        Need(
+            "iam:AttachRolePolicy",
+            "role-policy",
+            "attach AmazonECSTaskExecutionRolePolicy and iam.taskRolePolicies",
+            CREATE_ALL,
+        ),
+        Need(
+            "iam:DetachRolePolicy",
+            "role-policy",
+            "detach policies the spec dropped, and all before deleting a role",
+            CREATE_ALL,
+        ),
+        Need(
+            "iam:PutRolePolicy",
+            "role-ours",
+            "the execution role's inline policy reading exactly the spec's secrets",
+            CREATE_ALL,
+        ),
+        Need(
+            "iam:DeleteRolePolicy",
+            "role-ours",
+            "remove the inline policy when secrets go, and before deleting the role",
+            CREATE_ALL,
+        ),
+        Need("iam:DeleteRole", "role-ours", "delete our roles", CREATE_ALL),
+    ),
+    "dask_aws.aws.security_group": (
+        Need(
+            "ec2:DescribeSecurityGroups",
+            "any",
+            "find our group by name and tags, or check network.securityGroups",
+        ),
+        Need(
+            "ec2:CreateSecurityGroup",
+            "sg-create",
+            "create the cluster's security group in the VPC",
+            CREATE_ALL,
+        ),
+        _implied(
+            "ec2:CreateTags",
+            "sg-tag-on-create",
+            ["CreateSecurityGroup"],
+            "CreateSecurityGroup carries TagSpecifications; EC2 authorizes them as "
+            "ec2:CreateTags with ec2:CreateAction",
+            CREATE_ALL,
+        ),
+        Need(
+            "ec2:AuthorizeSecurityGroupIngress",
+            "sg-ours",
+            "members talk to each other; the spec's allowed clients reach the scheduler",
+            CREATE_ALL,
+        ),
+        Need(
+            "ec2:RevokeSecurityGroupIngress",
+            "sg-ours",
+            "drop rules the spec no longer asks for",
+            CREATE_ALL,
+        ),
+        Need("ec2:DeleteSecurityGroup", "sg-ours", "delete our security group", CREATE_ALL),
+    ),
+    "dask_aws.aws.log_group": (
+        Need(
+            "logs:DescribeLogGroups",
+            "any",
+            "find our log group, or check logs.group exists",
+        ),
+        Need("logs:ListTagsLogGroup", "log-ours", "check the log group is ours", CREATE_ALL),
+        Need("logs:CreateLogGroup", "log-ours", "create the log group", CREATE_ALL),
+        _implied(
+            "logs:TagLogGroup",
+            "log-ours",
+            ["CreateLogGroup"],
+            "CreateLogGroup carries ownership tags; Logs wants logs:TagResource or "
+            "logs:TagLogGroup for that (CreateLogGroup API reference)",
+            CREATE_ALL,
+        ),
+        Need(
+            "logs:PutRetentionPolicy",
+            "log-ours",
+            "set logs.retentionDays",
+            CREATE_ALL,
+        ),
+        Need("logs:DeleteLogGroup", "log-ours", "delete our log group", CREATE_ALL),
+    ),
+    "dask_aws.aws.task_definitions": (
+        Need(
+            "ecs:DescribeTaskDefinition",
+            "any",
+            "read the latest revision and its spec hash",
+        ),
+        Need(
+            "ecs:RegisterTaskDefinition",
+            "any",
+            "register the scheduler and worker task definitions",
+        ),
+        Need(
+            "ecs:ListTaskDefinitions",
+            "any",
+            "find older ACTIVE revisions of our families",
+        ),
+        Need(
+            "ecs:DeregisterTaskDefinition",
+            "any",
+            "deregister superseded revisions, and all on delete",
+        ),
+        Need(
+            "ecs:DeleteTaskDefinitions",
+            "any",
+            "delete deregistered revisions so nothing is left on delete",
+        ),
+        _implied(
+            "ecs:TagResource",
+            "ecs-tag-on-create",
+            ["RegisterTaskDefinition"],
+            "RegisterTaskDefinition carries ownership tags (ECS tag-on-create)",
+            BOTH,
+        ),
+        _implied(
+            "iam:PassRole",
+            "pass-role",
+            ["RegisterTaskDefinition"],
+            "the task definitions name the execution and task roles; AWS checks "
+            "iam:PassRole for them (to ecs-tasks.amazonaws.com only)",
+            BOTH,
+        ),
+    ),
+    "dask_aws.aws.tasks": (
+        Need("ecs:ListTasks", "any", "find the owner's tasks by startedBy"),
+        Need(
+            "ecs:DescribeTasks",
+            "task",
+            "read the tasks' status and addresses; wait for them to stop",
+        ),
+        Need("ecs:RunTask", "run-task", "start the scheduler and workers (10 a call)"),
+        Need("ecs:StopTask", "task", "scale down, replace, delete"),
+        _implied(
+            "ecs:TagResource",
+            "ecs-tag-on-create",
+            ["RunTask"],
+            "RunTask carries ownership tags (ECS tag-on-create)",
+            BOTH,
+        ),
+        _implied(
+            "iam:PassRole",
+            "pass-role",
+            ["RunTask"],
+            "tasks start with the task definitions' roles; AWS checks iam:PassRole for them",
+            BOTH,
+        ),
+    ),
+    "dask_aws.engine.delete": (
+        Need(
+            "ecs:TagResource",
+            "cluster-ours",
+            "deletionPolicy Retain: mark our cluster as retained",
+            CREATE_ALL,
+        ),
+        Need(
+            "iam:TagRole",
+            "role-ours",
+            "deletionPolicy Retain: mark our roles as retained",
+            CREATE_ALL,
+        ),
+        Need(
+            "ec2:CreateTags",
+            "sg-ours",
+            "deletionPolicy Retain: mark our security group as retained",
+            CREATE_ALL,
+        ),
+        Need(
+            "logs:TagLogGroup",
+            "log-ours",
+            "deletionPolicy Retain: mark our log group as retained",
+            CREATE_ALL,
+        ),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    """What `dask-aws iam-policy` lets a user narrow."""
+
+    partition: str = "aws"
+    account: str = "*"
+    region: str = "*"
+    # bring-your-own: the roles and clusters specs may name (default: any).
+    role_arns: tuple[str, ...] = ()
+    cluster_arns: tuple[str, ...] = ()
+    # Managed policies specs may attach to task roles (iam.taskRolePolicies); the ECS
+    # execution policy is always allowed. ("*",): any policy.
+    task_role_policies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Scope:
+    sid: str
+    resources: tuple[str, ...]
+    condition: dict[str, Any] = field(default_factory=dict)
+
+
+def _scopes(mode: Mode, o: Options) -> dict[str, Scope]:
+    p, r, a = o.partition, o.region, o.account
+    ecs, ec2, logs = f"arn:{p}:ecs:{r}:{a}", f"arn:{p}:ec2:{r}:{a}", f"arn:{p}:logs:{r}:{a}"
+    iam = f"arn:{p}:iam::{a}"
+    our_roles = (f"{iam}:role/{NAME_PREFIX}*",)
+    given_roles = o.role_arns or (f"{iam}:role/*",)
+    given_clusters = o.cluster_arns or (f"{ecs}:cluster/*",)
+    cluster_names = (
+        [f"{NAME_PREFIX}*"]
+        if mode == "create-all"
+        else sorted({arn.rsplit("/", 1)[-1] for arn in given_clusters})
+    )
+    execution_policy = f"arn:{p}:iam::aws:{EXECUTION_POLICY}"
+    policies = (execution_policy, *o.task_role_policies)
+    return {
+        "any": Scope("NoResourceLevelPermissions", ("*",)),
+        "cluster-ours": Scope("OurEcsCluster", (f"{ecs}:cluster/{NAME_PREFIX}*",)),
+        "cluster-given": Scope("GivenEcsClusters", tuple(given_clusters)),
+        "task": Scope("Tasks", tuple(f"{ecs}:task/{name}/*" for name in cluster_names)),
+        "run-task": Scope("RunOurTaskDefinitions", (f"{ecs}:task-definition/{NAME_PREFIX}*:*",)),
+        "ecs-tag-on-create": Scope(
+            "EcsTagOnCreate",
+            ("*",),
+            {
+                "StringEquals": {
+                    "ecs:CreateAction": (
+                        ["CreateCluster", "RegisterTaskDefinition", "RunTask"]
+                        if mode == "create-all"
+                        else ["RegisterTaskDefinition", "RunTask"]
+                    )
+                }
+            },
+        ),
+        "ecs-service-linked-role": Scope(
+            "EcsServiceLinkedRole",
+            (f"{iam}:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",),
+            {"StringLike": {"iam:AWSServiceName": "ecs.amazonaws.com"}},
+        ),
+        "role-ours": Scope("OurRoles", our_roles),
+        "role-given": Scope("GivenRoles", tuple(given_roles)),
+        "role-policy": Scope(
+            "OurRolesPolicies",
+            our_roles,
+            {} if "*" in policies else {"ArnEquals": {"iam:PolicyARN": list(policies)}},
+        ),
+        "pass-role": Scope(
+            "PassRolesToEcsTasks",
+            our_roles if mode == "create-all" else tuple(given_roles),
+            {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+        ),
+        "sg-create": Scope("CreateSecurityGroup", (f"{ec2}:security-group/*", f"{ec2}:vpc/*")),
+        "sg-tag-on-create": Scope(
+            "TagSecurityGroupOnCreate",
+            (f"{ec2}:security-group/*",),
+            {"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"}},
+        ),
+        "sg-ours": Scope(
+            "OurSecurityGroup",
+            (f"{ec2}:security-group/*",),
+            {"StringEquals": {f"ec2:ResourceTag/{MANAGED_BY_TAG}": MANAGED_BY_VALUE}},
+        ),
+        "log-ours": Scope("OurLogGroup", (f"{logs}:log-group:{LOG_GROUP_PREFIX}*",)),
+    }
+
+
+def needs(mode: Mode) -> list[tuple[str, Need]]:
+    """(module, need) for every declaration that applies to `mode`."""
+    return [(m, n) for m, table in PERMISSIONS.items() for n in table if mode in n.modes]
+
+
+def actions(mode: Mode, *, direct: bool | None = None) -> set[str]:
+    """The actions of `mode` (only direct or only implied ones, if asked)."""
+    return {n.action for _, n in needs(mode) if direct is None or n.direct == direct}
+
+
+def _covers(wide: Scope, narrow: Scope) -> bool:
+    """Granting on `wide` already grants everything granting on `narrow` does."""
+    return not wide.condition and (
+        "*" in wide.resources or set(narrow.resources) <= set(wide.resources)
+    )
+
+
+def policy(
+    mode: Mode, options: Options | None = None, *, without: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The IAM policy document for `mode`; `without` drops actions (for tests)."""
+    scopes = _scopes(mode, options or Options())
+    dropped = set(without)
+    grouped: dict[str, set[str]] = {}
+    for _, need in needs(mode):
+        if need.action not in dropped:
+            grouped.setdefault(need.scope, set()).add(need.action)
+    # An action granted on a scope that covers another one is not repeated there.
+    for scope in sorted(grouped):
+        for action in sorted(grouped[scope]):
+            for other in sorted(grouped):
+                if other == scope or action not in grouped[other]:
+                    continue
+                mutual = _covers(scopes[scope], scopes[other])
+                if _covers(scopes[other], scopes[scope]) and not (mutual and scope < other):
+                    grouped[scope].discard(action)
+                    break
+    statements: list[dict[str, Any]] = []
+    for scope in sorted(grouped, key=lambda s: (s != "any", s)):
+        if not grouped[scope]:
+            continue
+        s = scopes[scope]
+        statement: dict[str, Any] = {
+            "Sid": s.sid,
+            "Effect": "Allow",
+            "Action": sorted(grouped[scope]),
+            "Resource": list(s.resources) if len(s.resources) > 1 else s.resources[0],
+        }
+        if s.condition:
+            statement["Condition"] = s.condition
+        statements.append(statement)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def policy_json(mode: Mode, options: Options | None = None) -> str:
+    return json.dumps(policy(mode, options), indent=2) + "\n"
+
+
+def explain(mode: Mode) -> list[tuple[str, str, str]]:
+    """(action, module, why) for `mode`, sorted by action; implied ones say so."""
+    rows = [
+        (n.action, m.rsplit(".", 1)[-1], ("" if n.direct else "[implied] ") + n.why)
+        for m, n in needs(mode)
+    ]
+    return sorted(rows)
