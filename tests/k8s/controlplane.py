@@ -351,13 +351,14 @@ def _write_private(path: Path, text: str) -> None:
 class ControlPlane:
     """etcd + kube-apiserver (+ kube-controller-manager) on free loopback ports.
 
-    ``crds``, a file or directory, is applied (and waited for) before the
-    controller-manager starts.
-
     ``directory`` holds everything: pki/, etcd data, logs/, ``kubeconfig``
     (cluster-admin through a static token) and service-account kubeconfigs.
-    Children are started in their own session and, on Linux, get SIGKILL if
-    the thread that started them dies, so nothing is left behind.
+    ``bin_dir`` defaults to $DASK_AWS_K8S_BIN, else build.sh's output. The
+    controller-manager runs when built unless ``controller_manager=False``.
+    ``crds``, a file or directory, is applied (and waited for) before the
+    controller-manager starts. Children are started in their own session and,
+    on Linux, get SIGKILL if the thread that started them dies, so nothing is
+    left behind.
     """
 
     def __init__(
