@@ -13,7 +13,7 @@ from dask_aws.aws.found import Found, Target
 from dask_aws.engine import scheduler_api
 from dask_aws.engine.events import Event
 from dask_aws.engine.observe import Observed
-from dask_aws.engine.plan import Plan
+from dask_aws.engine.plan import INFRA, Plan
 
 
 @dataclass
@@ -49,7 +49,13 @@ def _ensure_infra(aws: Aws, target: Target, observed: Observed, plan: Plan, out:
     out.security_groups = [g.id for g in groups]
     out.task_definitions = {r: d.id for r, d in definitions.items() if d is not None}
     if plan.ensure:
-        out.events.append(Event("Normal", "Synced", "ensured " + ", ".join(plan.ensure)))
+        # Everything missing at once is a first creation; anything less is drift repaired.
+        reason = (
+            "Created"
+            if observed.cluster is None or len(plan.ensure) == len(INFRA)
+            else ("Repaired")
+        )
+        out.events.append(Event("Normal", reason, "ensured " + ", ".join(plan.ensure)))
 
 
 def _retire(aws: Aws, target: Target, plan: Plan, cluster_arn: str, out: Outcome) -> None:
@@ -73,6 +79,13 @@ def _retire(aws: Aws, target: Target, plan: Plan, cluster_arn: str, out: Outcome
             )
             out.events.append(Event("Warning", "RetireFallback", out.retire_fallback))
     ecs_tasks.stop(aws, cluster_arn, [v.arn for v in victims], "dask-aws: scaled down")
+    out.events.append(
+        Event(
+            "Normal",
+            "ScaledDown",
+            f"stopped {len(victims)} worker task(s), {out.retired} retired gracefully first",
+        )
+    )
 
 
 def _run_workers(aws: Aws, target: Target, observed: Observed, plan: Plan, out: Outcome) -> None:

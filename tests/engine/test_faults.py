@@ -1,0 +1,71 @@
+"""AWS misbehaving: throttling is absorbed by botocore's retry mode, Spot capacity shortfalls
+fall back to on-demand, and errors that outlast the retries surface with AWS's text."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from dask_aws.engine.delete import delete
+from dask_aws.engine.reconcile import reconcile
+from tests.engine.helpers import aws_for, converge, target
+
+
+def _attempts(session: Any) -> list[str]:
+    sent: list[str] = []
+    session.events.register(
+        "before-send.ecs.RunTask", lambda request, **_: sent.append(request.url)
+    )
+    return sent
+
+
+def test_throttled_run_task_is_retried_by_botocore(local_aws_simulated: Any) -> None:
+    aws, log = aws_for(local_aws_simulated.endpoint_url)
+    sent = _attempts(aws.session)
+    tgt = target("throttled", workers={"replicas": 4, "cpu": 1024, "memory": 2048})
+    local_aws_simulated.fail_next("ecs:RunTask", 3, "throttle")
+    status = converge(aws, tgt).status
+    assert status.replicas == 4
+    assert log.calls.count("RunTask") == 2  # one call for the scheduler, one for the workers
+    assert len(sent) == 5  # ... and three throttled attempts retried underneath
+    assert delete(aws, tgt).done
+
+
+def test_spot_capacity_shortfall_falls_back_to_on_demand(local_aws_simulated: Any) -> None:
+    aws, _ = aws_for(local_aws_simulated.endpoint_url)
+    tgt = target("spotty", workers={"replicas": 3, "cpu": 1024, "memory": 2048, "spot": True})
+    local_aws_simulated.capacity_failures(2, "FARGATE_SPOT")
+    events: list[str] = []
+    for _ in range(50):
+        result = reconcile(aws, tgt)
+        events += [e.reason for e in result.events]
+        if result.ready:
+            break
+        time.sleep(0.2)
+    assert result.ready and "SpotFallback" in events
+    assert result.status.replicas == 3
+    cluster = result.status.aws.cluster_arn
+    live = aws.ecs.list_tasks(cluster=cluster, startedBy=tgt.owner.uid, desiredStatus="RUNNING")
+    tasks = aws.ecs.describe_tasks(cluster=cluster, tasks=live["taskArns"])["tasks"]
+    providers = sorted(
+        t.get("capacityProviderName") or t.get("launchType", "")
+        for t in tasks
+        if t["group"].startswith("dask-aws:worker")
+    )
+    assert providers.count("FARGATE_SPOT") == 1 and len(providers) == 3
+    assert delete(aws, tgt).done
+
+
+def test_errors_outlasting_retries_are_reported_with_aws_text(local_aws_simulated: Any) -> None:
+    aws, _ = aws_for(local_aws_simulated.endpoint_url)
+    retries: Any = {"mode": "standard", "total_max_attempts": 2}
+    aws.config = aws.config.merge(type(aws.config)(retries=retries))
+    tgt = target("flaky")
+    local_aws_simulated.fail_next("iam:CreateRole", 2, "5xx")
+    result = reconcile(aws, tgt)
+    assert result.error is not None and "CreateRole" in result.error.message
+    assert result.requeue_after is not None  # transient: retried with backoff
+    reconciling = [c for c in result.status.conditions if c.type.value == "Reconciling"]
+    assert reconciling and reconciling[0].status == "True"
+    assert converge(aws, tgt).ready
+    assert delete(aws, tgt).done
