@@ -91,14 +91,23 @@ def _retire(aws: Aws, target: Target, plan: Plan, cluster_arn: str, out: Outcome
 def _run_workers(aws: Aws, target: Target, observed: Observed, plan: Plan, out: Outcome) -> None:
     assert out.cluster_arn is not None
     workers = target.spec.workers
-    run = ecs_tasks.run
-    args = (aws, target, out.cluster_arn, out.task_definitions["worker"], "worker")
-    kwargs = {
-        "network": observed.network,
-        "security_groups": out.security_groups,
-        "scheduler": plan.scheduler,
-    }
-    result = run(*args, plan.run_workers, spot=workers.spot, **kwargs)  # type: ignore[arg-type]
+    cluster_arn, definition = out.cluster_arn, out.task_definitions["worker"]
+
+    def run(count: int, spot: bool) -> ecs_tasks.RunResult:
+        return ecs_tasks.run(
+            aws,
+            target,
+            cluster_arn,
+            definition,
+            "worker",
+            count,
+            observed.network,
+            out.security_groups,
+            scheduler=plan.scheduler,
+            spot=spot,
+        )
+
+    result = run(plan.run_workers, workers.spot)
     missing = plan.run_workers - len(result.started)
     if missing and workers.spot and workers.spot_fallback:
         out.events.append(
@@ -109,7 +118,7 @@ def _run_workers(aws: Aws, target: Target, observed: Observed, plan: Plan, out: 
                 f"({'; '.join(result.failures)[:300]}); starting {missing} on demand",
             )
         )
-        extra = run(*args, missing, spot=False, **kwargs)  # type: ignore[arg-type]
+        extra = run(missing, False)
         result = ecs_tasks.RunResult(result.started + extra.started, extra.failures)
     out.started_workers = result.started
     out.failures.extend(result.failures)

@@ -10,6 +10,7 @@ from dask_aws.errors import DaskAwsError, PermanentError
 from dask_aws.status import (
     AwsStatus,
     ClusterStatus,
+    Condition,
     ConditionType,
     Phase,
     WorkerCounts,
@@ -23,7 +24,7 @@ def _conditions(
     ready: tuple[bool, str, str],
     reconciling: tuple[bool, str, str],
     stalled: tuple[bool, str, str],
-) -> list:  # type: ignore[type-arg]
+) -> list[Condition]:
     conditions = list(previous.conditions)
     for type_, (flag, reason, message) in (
         (ConditionType.READY, ready),
