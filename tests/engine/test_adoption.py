@@ -5,22 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from dask_aws.aws.iam_roles import TRUST_POLICY as TRUST
 from dask_aws.engine.delete import delete
 from dask_aws.engine.reconcile import reconcile
 from tests.engine.helpers import aws_for, converge, tagged_resources, target
-
-TRUST = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-)
 
 
 def test_adopted_cluster_and_roles_survive_delete(local_aws_simulated: Any) -> None:
