@@ -1,7 +1,7 @@
 """`dask-aws gc`: remove what Python clusters left behind when their process was killed.
 
-Finds resources by the dask-aws ownership tags (looking only at our own name patterns, so
-it needs no broad listing permissions), groups them by owner, and collects a
+Finds resources by the dask-aws ownership tags (reading tags only where a name follows our
+patterns), groups them by owner, and collects a
 FargateCluster/ECSCluster owner only when it is gone: its process on this host has exited,
 or (on another host) its heartbeat tag is older than --stale-after. Operator-owned
 clusters (owner-kind DaskAwsCluster), live Python clusters and anything dask-aws did not
@@ -91,7 +91,10 @@ def _roles(aws: Aws) -> Iterator[tuple[str, dict[str, str]]]:
     for page in aws.iam.get_paginator("list_roles").paginate():
         for role in page["Roles"]:
             if ROLE_NAME.match(role["RoleName"]):
-                found = aws.iam.list_role_tags(RoleName=role["RoleName"])["Tags"]
+                try:
+                    found = aws.iam.list_role_tags(RoleName=role["RoleName"])["Tags"]
+                except aws.iam.exceptions.NoSuchEntityException:
+                    continue  # deleted meanwhile (a cluster closing now)
                 yield role["Arn"], tags.from_list(found)
 
 
@@ -102,7 +105,11 @@ def _log_groups(aws: Aws) -> Iterator[tuple[str, dict[str, str]]]:
     for page in pages:
         for group in page["logGroups"]:
             name = group["logGroupName"]
-            yield name, dict(aws.logs.list_tags_log_group(logGroupName=name).get("tags", {}))
+            try:
+                found = aws.logs.list_tags_log_group(logGroupName=name).get("tags", {})
+            except aws.logs.exceptions.ResourceNotFoundException:
+                continue
+            yield name, dict(found)
 
 
 def _task_definitions(aws: Aws) -> Iterator[tuple[str, dict[str, str]]]:

@@ -68,13 +68,13 @@ def test_gc_after_sigkill_spares_the_live_cluster(
             assert task_processes(local_aws, killed, aws)
 
             dry = _gc(local_aws)
-            assert f"gone  FargateCluster dask-{killed[:8]} ({killed})" in dry
+            assert f"gone  FargateCluster {killed[:8]} ({killed})" in dry
             assert "on this host has exited" in dry
             assert f"keep  FargateCluster {live.name} ({live.uid})" in dry
             assert sorted(tagged_resources(aws, killed)) == left  # the dry run changed nothing
 
             collected = _gc(local_aws, "--yes")
-            assert f"deleted FargateCluster dask-{killed[:8]} ({killed})" in collected
+            assert f"deleted FargateCluster {killed[:8]} ({killed})" in collected
             assert tagged_resources(aws, killed) == []
             assert task_processes(local_aws, killed, aws) == []
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import dask.config
 import pytest
+from botocore.exceptions import ClientError
 from distributed import Client
+from distributed.core import Status
 
 from dask_aws import FargateCluster
 from dask_aws.local import LocalAws
@@ -84,3 +87,26 @@ def test_sync_context_manager_and_await_free_use(local_aws: LocalAws, aws_env: A
         assert cluster.scheduler_address.startswith("tcp://127.")
         assert tagged_resources(aws, uid) != []
     assert tagged_resources(aws, uid) == []
+
+
+def test_idle_cluster_deletes_itself(local_aws: LocalAws, aws_env: dict[str, str]) -> None:
+    """scheduler_timeout, as in dask-cloudprovider, but nothing is left behind."""
+    aws, _ = aws_for(local_aws.endpoint_url)
+    with dask.config.set({"dask_aws.reconcile-interval": "0.5s"}):
+        cluster = FargateCluster(quiet=True, scheduler_timeout="2s", **SMALL)
+        uid = cluster.uid
+        wait_for(lambda: cluster.status == Status.closed, 30, "the idle cluster to close")
+
+    def deleted() -> bool:
+        try:
+            return tagged_resources(aws, uid) == []
+        except ClientError:
+            return False  # listed, then deleted before its tags were read: still going
+
+    wait_for(deleted, 30, "its resources to be deleted")
+    assert task_processes(local_aws, uid, aws) == []
+    assert (
+        "idle for more than 2s (scheduler_timeout): closing"
+        in cluster.get_logs(scheduler=False, workers=False)["Cluster"]
+    )
+    cluster.close()  # already closed: a no-op

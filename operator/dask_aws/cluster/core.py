@@ -24,10 +24,9 @@ from distributed.deploy.cluster import Cluster
 from distributed.security import Security
 from distributed.utils import Log, Logs
 
-from dask_aws.aws import network
 from dask_aws.aws.clients import Aws, connect
 from dask_aws.aws.found import Target
-from dask_aws.cluster import cleanup, config, liveness, options
+from dask_aws.cluster import cleanup, config, liveness, options, reach
 from dask_aws.cluster import logs as cloudwatch
 from dask_aws.cluster.progress import Progress
 from dask_aws.engine.reconcile import Result, reconcile
@@ -39,6 +38,7 @@ from dask_aws.status import ClusterStatus
 logger = logging.getLogger(__name__)
 PLACEHOLDER = "dask-aws-pending-"  # a requested worker that has not connected yet
 CONNECT_TIMEOUT = 60.0
+KEEPER_STOP_TIMEOUT = 10.0
 
 
 class ClusterStartError(Exception):
@@ -66,7 +66,7 @@ class ECSCluster(Cluster):
     ) -> None:
         self._options = options.build(self._kind, kwargs)  # no AWS call before this passes
         uid = str(uuid.uuid4())
-        name = self._options.name or f"dask-{uid[:8]}"
+        name = self._options.name or uid[:8]  # resources: dask-<name>-<hash>
         super().__init__(asynchronous=asynchronous, loop=loop, quiet=quiet, name=name)
         spec = self._options.spec
         owner = Owner(uid, name, kind=self._kind, labels=liveness.labels(spec.cluster_arn))
@@ -151,7 +151,8 @@ class ECSCluster(Cluster):
             f"worker(s) {spec.workers.cpu}/{spec.workers.memory} MiB, image {spec.image}"
         )
         if self._options.vpc_clients:
-            await asyncio.to_thread(self._allow_vpc_clients)
+            self._target = await asyncio.to_thread(reach.with_vpc_clients, self._aws, self._target)
+            self._teardown.target = self._target
         deadline = time.monotonic() + self._options.startup_timeout
         while True:
             result = await self._step()
@@ -161,7 +162,10 @@ class ECSCluster(Cluster):
             if error is not None and (
                 isinstance(error, PermanentError) or error.reason == "AccessDenied"
             ):
-                raise ClusterStartError(error.message)
+                # The engine's wording addresses the operator; here it is the user's identity.
+                raise ClusterStartError(
+                    error.message.replace("the operator's IAM identity", "your AWS identity")
+                )
             if result.ready:
                 return
             if time.monotonic() > deadline:
@@ -170,28 +174,22 @@ class ECSCluster(Cluster):
                     f"{self.name} was not ready after {self._options.startup_timeout:.0f}s "
                     f"(startup_timeout): {why}"
                 )
-            await asyncio.sleep(result.requeue_after or 2.0)
+            await self._pause(result.requeue_after or 2.0)
 
-    def _allow_vpc_clients(self) -> None:
-        """No allowed_client_cidrs given: clients inside the cluster's VPC may connect."""
-        vpc_id = network.observe(self._aws, self._target).vpc_id
-        vpc = self._aws.ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
-        cidrs = [
-            a["CidrBlock"]
-            for a in vpc.get("CidrBlockAssociationSet", [])
-            if a.get("CidrBlockState", {}).get("State", "associated") == "associated"
-        ] or [vpc["CidrBlock"]]
-        spec = self._target.spec
-        net = spec.network.model_copy(update={"allowed_client_cidrs": sorted(set(cidrs))})
-        self._target = Target(self._target.owner, spec.model_copy(update={"network": net}))
-        self._teardown.target = self._target
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake up at once for scale() or close()."""
+        assert self._wake is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()
 
     async def _connect(self) -> None:
         status = self._aws_status
         assert status is not None and status.scheduler_address is not None
         address = status.scheduler_address
         if self._target.spec.network.assign_public_ip:
-            address = await asyncio.to_thread(self._public_address, address)
+            public = await asyncio.to_thread(reach.public_address, self._aws, self._target, status)
+            address = public or address
         self._progress.say(f"connecting to the scheduler at {address}")
         args = Security().get_connection_args("client")
         comm = rpc(address, connection_args=args)
@@ -199,32 +197,7 @@ class ECSCluster(Cluster):
         try:
             await asyncio.wait_for(comm.identity(), timeout=CONNECT_TIMEOUT)
         except (TimeoutError, OSError) as exc:
-            raise ClusterStartError(
-                f"the scheduler runs at {address} but cannot be reached from here ({exc}). "
-                "It has a private IP: run this client inside the cluster's VPC (allowed by "
-                "default), or pass fargate_use_private_ip=False with "
-                "allowed_client_cidrs=['<your public IP>/32']"
-            ) from None
-
-    def _public_address(self, private: str) -> str:
-        status = self._aws_status
-        assert status is not None
-        task_arn, cluster_arn = status.aws.scheduler_task_arn, status.aws.cluster_arn
-        if not task_arn or not cluster_arn:
-            return private
-        task = self._aws.ecs.describe_tasks(cluster=cluster_arn, tasks=[task_arn])["tasks"]
-        enis = [
-            d["value"]
-            for t in task
-            for a in t.get("attachments", [])
-            for d in a.get("details", [])
-            if d.get("name") == "networkInterfaceId"
-        ]
-        if not enis:
-            return private
-        reply = self._aws.ec2.describe_network_interfaces(NetworkInterfaceIds=enis[:1])
-        public = reply["NetworkInterfaces"][0].get("Association", {}).get("PublicIp")
-        return f"tcp://{public}:{self._target.spec.scheduler.port}" if public else private
+            raise ClusterStartError(reach.UNREACHABLE.format(address=address, error=exc)) from None
 
     # -- reconcile -----------------------------------------------------------------------------
     async def _step(self) -> Result | None:
@@ -235,6 +208,13 @@ class ECSCluster(Cluster):
         if result.error is None:
             self._retire_first -= retire
             self._last_error = None
+        before = self._aws_status.scheduler_address if self._aws_status else None
+        after = result.status.scheduler_address
+        if self.status == Status.running and before and after and before != after:
+            self._say(
+                f"warning: the scheduler task was replaced; it now runs at {after}: "
+                "connect again with Client(cluster.aws_status.scheduler_address)"
+            )
         self._aws_status = result.status
         self._progress.step(result)
         return result
@@ -359,11 +339,13 @@ class ECSCluster(Cluster):
     async def _close(self) -> None:
         if self.status == Status.closed:
             return
+        if self._wake is not None:
+            self._wake.set()  # a start in progress stops waiting and sees the close
+        self.status = Status.closing  # the keeper stops at its next check, whatever it awaits
         keeper, self._keeper = self._keeper, None
         if keeper is not None and keeper is not asyncio.current_task():
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await keeper
+            keeper.cancel()  # distributed's comms may swallow this; hence the status, and:
+            await asyncio.wait([keeper], timeout=KEEPER_STOP_TIMEOUT)
         await super()._close()
         self._progress.say(f"deleting the AWS resources of {self.name}")
         await asyncio.to_thread(self._teardown)

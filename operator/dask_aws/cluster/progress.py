@@ -30,10 +30,13 @@ class Progress:
 
     def step(self, result: Result) -> None:
         for event in result.events:
-            if event.reason == "Synced":
+            if event.message.startswith("ensured "):
                 keys = event.message.removeprefix("ensured ").split(", ")
-                self.say("created " + ", ".join(CREATED.get(k, k) for k in keys))
-            elif event.type == "Warning":
+                verb = "repaired" if event.reason == "Repaired" else "created"
+                self.say(f"{verb} " + ", ".join(CREATED.get(k, k) for k in keys))
+            elif event.type == "Warning" and (
+                result.error is None or event.message != result.error.message
+            ):
                 self.say(f"warning: {event.message}")
         status = result.status
         if result.error is not None:
