@@ -122,3 +122,14 @@ def test_unreachable_scheduler_says_how_to_connect_and_cleans_up(
     assert "cannot be reached from here" in str(info.value)
     assert "fargate_use_private_ip=False with allowed_client_cidrs" in str(info.value)
     assert set(inventory(aws)) == before
+
+
+async def test_a_cluster_never_started_closes_without_aws_calls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens
+    cluster = FargateCluster(asynchronous=True, quiet=True, **SMALL)  # never awaited
+    started = time.monotonic()
+    await cluster.close()
+    assert time.monotonic() - started < 2
+    assert cluster._teardown.done

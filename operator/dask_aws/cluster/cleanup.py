@@ -41,10 +41,12 @@ class TeardownError(RuntimeError):
 class Teardown:
     """Idempotent deletion of one cluster's AWS resources."""
 
-    def __init__(self, aws: Aws, target: Target, timeout: float) -> None:
+    def __init__(self, aws: Aws, target: Target, timeout: float, touched: bool = True) -> None:
         self.aws = aws
         self.target = target
         self.timeout = timeout
+        # False until the first AWS change may have happened: nothing to delete before that.
+        self.touched = touched
         # Held by the cluster's reconcile steps too, so nothing starts tasks during a delete.
         self.lock = threading.RLock()
         self.closing = False
@@ -53,9 +55,12 @@ class Teardown:
 
     def __call__(self) -> None:
         with self.lock:
-            if self.done:
-                return
             self.closing = True
+            if not self.touched:
+                self.done = True
+            if self.done:
+                _LIVE.discard(self)
+                return
             deadline = time.monotonic() + self.timeout
             while True:
                 result = delete(self.aws, self.target)
@@ -75,7 +80,8 @@ class Teardown:
 
     def quietly(self, why: str) -> None:
         """For finalizers and signal handlers: report instead of raising."""
-        if self.done:
+        if self.done or not self.touched:
+            self()  # marks it done without a word
             return
         print(
             f"dask-aws: deleting the AWS resources of {self.target.owner.display} ({why})",

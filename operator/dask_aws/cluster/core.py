@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Generator, Iterable
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 from distributed.core import Status, rpc
 from distributed.deploy.cluster import Cluster
 from distributed.security import Security
@@ -31,7 +32,7 @@ from dask_aws.cluster import logs as cloudwatch
 from dask_aws.cluster.progress import Progress
 from dask_aws.engine.reconcile import Result, reconcile
 from dask_aws.engine.scheduler_api import host_of
-from dask_aws.errors import PermanentError
+from dask_aws.errors import DaskAwsError, PermanentError, translate
 from dask_aws.names import Owner
 from dask_aws.status import ClusterStatus
 
@@ -85,7 +86,7 @@ class ECSCluster(Cluster):
         self._closing_task: asyncio.Future[None] | None = None
         self._progress = Progress(self._say)
         timeout = config.seconds("cleanup-timeout") or 300.0
-        self._teardown = cleanup.Teardown(self._aws, self._target, timeout)
+        self._teardown = cleanup.Teardown(self._aws, self._target, timeout, touched=False)
         self._finalizer = cleanup.register(self, self._teardown)
         if not self.called_from_running_loop:
             self._loop_runner.start()
@@ -151,7 +152,14 @@ class ECSCluster(Cluster):
             f"worker(s) {spec.workers.cpu}/{spec.workers.memory} MiB, image {spec.image}"
         )
         if self._options.vpc_clients:
-            self._target = await asyncio.to_thread(reach.with_vpc_clients, self._aws, self._target)
+            try:
+                self._target = await asyncio.to_thread(
+                    reach.with_vpc_clients, self._aws, self._target
+                )
+            except ClientError as exc:
+                raise ClusterStartError(translate(exc).message) from None
+            except DaskAwsError as exc:
+                raise ClusterStartError(exc.message) from None
             self._teardown.target = self._target
         deadline = time.monotonic() + self._options.startup_timeout
         while True:
@@ -223,6 +231,7 @@ class ECSCluster(Cluster):
         with self._teardown.lock:
             if self._teardown.closing:
                 return None
+            self._teardown.touched = True
             return reconcile(
                 self._aws,
                 self._target,
@@ -347,10 +356,13 @@ class ECSCluster(Cluster):
             keeper.cancel()  # distributed's comms may swallow this; hence the status, and:
             await asyncio.wait([keeper], timeout=KEEPER_STOP_TIMEOUT)
         await super()._close()
-        self._progress.say(f"deleting the AWS resources of {self.name}")
+        touched = self._teardown.touched
+        if touched:
+            self._progress.say(f"deleting the AWS resources of {self.name}")
         await asyncio.to_thread(self._teardown)
         self._finalizer.detach()
-        self._progress.say("deleted")
+        if touched:
+            self._progress.say("deleted")
 
     def close(self, timeout: float | None = None) -> Awaitable[None] | None:
         result: Awaitable[None] | None = super().close(timeout)
