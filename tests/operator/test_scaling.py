@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -47,7 +48,7 @@ def test_autoscaler_follows_the_adaptive_target_within_bounds(
         return desired == 1
 
     wait_for(shrunk, 90, "scale-in to the minimum")
-    assert all(a - b <= 1 for a, b in zip(seen, seen[1:], strict=False)), seen
+    assert all(a - b <= 1 for a, b in itertools.pairwise(seen)), seen
     with Client(address, timeout=30) as client:
         futures = client.map(time.sleep, [0.5] * 400, pure=False)
         wait_for(
