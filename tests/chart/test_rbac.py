@@ -293,17 +293,28 @@ def test_cluster_wide_release_runs_lifecycles_in_any_namespace(
         _gone(cp, "team-a", "demo")
         # ...and the operator deletes the other itself, once its scheduler reports idle.
         fake = _IdleScheduler(host_of(idle["status"]["schedulerAddress"]), dashboard)
-        # kopf removes the finalizer once the timer that deleted the object has returned,
-        # which it re-checks only every 60 s (see the report on handlers.py): allow for it.
         t1 = time.monotonic()
-        _gone(cp, "team-b", "idle", timeout=150)
+        aws, _ = aws_for(local_aws_simulated.endpoint_url)
+        uid = idle["metadata"]["uid"]
+        wait_for(
+            lambda: (
+                (get(cp, "team-b", "idle") or {"metadata": {"deletionTimestamp": "gone"}})[
+                    "metadata"
+                ].get("deletionTimestamp")
+                and _secret_keys(cp, "team-b", "idle") is None
+                and tagged_resources(aws, uid) == []
+            ),
+            60,
+            "the idle cluster deleted by the operator, its Secret and AWS resources gone",
+        )
         idle_after = time.monotonic() - t1
         print(f"cluster-wide: both Ready in {ready_after:.1f}s; idle deletion {idle_after:.1f}s")
         assert "IdleDeleted" in event_reasons(cp, "team-b", "idle")
-        for ns, obj in (("team-a", demo), ("team-b", idle)):
-            assert _secret_keys(cp, ns, obj["metadata"]["name"]) is None
-            aws, _ = aws_for(local_aws_simulated.endpoint_url)
-            assert tagged_resources(aws, obj["metadata"]["uid"]) == []
+        # The object itself goes once kopf drops the finalizer, which it does only after
+        # the timer that deleted the object has returned, re-checked every 60 s (kopf's
+        # daemon polling; see the report on handlers.py). Not waited for here.
+        assert _secret_keys(cp, "team-a", "demo") is None
+        assert tagged_resources(aws, demo["metadata"]["uid"]) == []
         assert _forbidden(operator.log_text()) == []
 
         allowed = [
