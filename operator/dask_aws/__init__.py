@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["ECSCluster", "FargateCluster", "__version__"]
+__all__ = ["DaskAwsCluster", "ECSCluster", "FargateCluster", "__version__"]
 
 if TYPE_CHECKING:
     from dask_aws.cluster.core import ECSCluster, FargateCluster
+    from dask_aws.kube_cluster import DaskAwsCluster
 
 
 def __getattr__(name: str) -> Any:
@@ -17,4 +18,8 @@ def __getattr__(name: str) -> Any:
         from dask_aws.cluster import core
 
         return getattr(core, name)
+    if name == "DaskAwsCluster":
+        from dask_aws.kube_cluster import DaskAwsCluster
+
+        return DaskAwsCluster
     raise AttributeError(f"module 'dask_aws' has no attribute {name!r}")

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from distributed import Client
 
-from dask_aws.kube_cluster import DaskAwsCluster, DaskAwsClusterError
+from dask_aws import DaskAwsCluster
+from dask_aws.kube_cluster import DaskAwsClusterError
 from tests.engine.helpers import aws_for, tagged_resources
 from tests.operator.helpers import SMALL, get, wait_for
 
