@@ -274,6 +274,10 @@ def _rejected(k8s: Any, *values: str) -> str:
         (["--set", f"{IRSA}=my-role"], "role-arn"),
         (["--set", "metrics.serviceMonitor.interval=often"], "interval"),
         (
+            ["--set", "serviceAccount.create=false"],
+            "serviceAccount.name is required when serviceAccount.create is false",
+        ),
+        (
             ["--set", "metrics.serviceMonitor.enabled=true"],
             "metrics.serviceMonitor.enabled needs metrics.service.enabled",
         ),
