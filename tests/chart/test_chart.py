@@ -89,11 +89,6 @@ NAMESPACED_RULES = {
     ("", "secrets", "update"),
     ("", "secrets", "delete"),
 }
-CRD_SCAN = {
-    ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
-    ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
-}
-NAMESPACE_SCAN = {("", "namespaces", "list"), ("", "namespaces", "watch")}
 
 
 def test_default_render_is_cluster_wide_and_hardened(k8s: Any) -> None:
@@ -107,7 +102,7 @@ def test_default_render_is_cluster_wide_and_hardened(k8s: Any) -> None:
     ]
     account = one(docs, "ServiceAccount")
     assert account["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": ROLE_ARN}
-    assert _rules(one(docs, "ClusterRole")) == NAMESPACED_RULES | CRD_SCAN
+    assert _rules(one(docs, "ClusterRole")) == NAMESPACED_RULES
     binding = one(docs, "ClusterRoleBinding")
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": "dask-aws"}
@@ -146,9 +141,8 @@ def test_namespaced_render_has_roles_only_in_watched_namespaces(k8s: Any) -> Non
         assert _rules(role) == NAMESPACED_RULES
     bindings = find(docs, "RoleBinding")
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
-    # The only cluster-scoped grant: kopf's read-only scanning of CRDs and namespaces.
-    (cluster_role,) = find(docs, "ClusterRole")
-    assert _rules(cluster_role) == CRD_SCAN | NAMESPACE_SCAN
+    # Nothing cluster-scoped: the operator runs with kopf's scanning off.
+    assert find(docs, "ClusterRole") == [] and find(docs, "ClusterRoleBinding") == []
     assert _env(docs)["DASK_AWS_NAMESPACES"] == "team-a,team-b"
 
 

@@ -106,7 +106,9 @@ def test_idle_cluster_scales_to_zero_and_back(
     )
     with Client(address, timeout=30) as client:
         assert client.submit(sum, [1, 2, 3]).result(timeout=120) == 6  # workers came back
-    wait_for(lambda: _status(k8s, ns, "napper").get("replicas") == 2, 90, "2 workers again")
+        busy = client.submit(time.sleep, 60, pure=False)  # not idle while this runs
+        wait_for(lambda: _status(k8s, ns, "napper").get("replicas") == 2, 90, "2 workers again")
+        client.cancel(busy)
     k8s.kubectl("delete", "dac/napper", "-n", ns, "--timeout=120s", timeout=150)
 
 

@@ -81,20 +81,3 @@ the ClusterRole (every namespace) or one Role per watched namespace.
   resources: ["secrets"]
   verbs: ["create", "update", "delete"]
 {{- end }}
-
-{{/*
-Cluster-scoped reads kopf makes at start-up and keeps watching (its "scanning"): the
-CRDs, to notice the DaskAwsCluster CRD changing; and in namespaced mode the namespaces,
-to notice watched ones appear. Without them kopf retries each refused request for about
-a minute before falling back, so nothing is reconciled meanwhile (found by test).
-*/}}
-{{- define "dask-aws-operator.scanRules" -}}
-- apiGroups: ["apiextensions.k8s.io"]
-  resources: ["customresourcedefinitions"]
-  verbs: ["list", "watch"]
-{{- if .Values.watchNamespaces }}
-- apiGroups: [""]
-  resources: ["namespaces"]
-  verbs: ["list", "watch"]
-{{- end }}
-{{- end }}

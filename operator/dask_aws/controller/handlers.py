@@ -28,6 +28,12 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300  # recycle watches, so a silent one cannot last
     settings.watching.client_timeout = 330
     settings.execution.max_workers = 16
+    # No cluster-scoped reads: the CRD is installed before the operator starts and the
+    # namespaces are named exactly, so kopf need not watch CRDs or namespaces (the chart's
+    # namespaced mode then grants nothing cluster-wide).
+    settings.scanning.disabled = True
+    # Let a timer that deleted its own object exit at once, not at the next 60 s poll.
+    settings.background.instant_exit_timeout = 0.1
 
 
 def _config(memo: Any) -> OperatorConfig:
