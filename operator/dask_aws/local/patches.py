@@ -22,7 +22,7 @@ from moto.core.responses import ActionResult
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.security_groups import SecurityGroupBackend
 from moto.ecs.exceptions import InvalidParameterException
-from moto.ecs.models import EC2ContainerServiceBackend
+from moto.ecs.models import AccountSetting, EC2ContainerServiceBackend
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.moto_api import state_manager
 
@@ -297,6 +297,35 @@ def delete_security_group(self: Any, name: str | None = None, group_id: str | No
     _ORIGINALS["delete_security_group"](self, name=name, group_id=group_id)
 
 
+# What AWS reports for settings nobody has put (effectiveSettings=true). moto lists only
+# settings put explicitly, which breaks clients (dask-cloudprovider) that read the defaults.
+EFFECTIVE_DEFAULTS = {
+    "serviceLongArnFormat": "enabled",
+    "taskLongArnFormat": "enabled",
+    "containerInstanceLongArnFormat": "enabled",
+    "awsvpcTrunking": "disabled",
+    "containerInsights": "disabled",
+    "dualStackIPv6": "disabled",
+}
+
+
+def list_account_settings_response(self: Any) -> Any:
+    name = self._get_param("name")
+    value = self._get_param("value")
+    settings = list(self.ecs_backend.list_account_settings(name, value))
+    if self._get_param("effectiveSettings"):
+        present = {s.name for s in settings}
+        settings += [
+            AccountSetting(key, default)
+            for key, default in EFFECTIVE_DEFAULTS.items()
+            if key not in present
+            and key not in self.ecs_backend.account_settings
+            and (not name or key == name)
+            and (not value or default == value)
+        ]
+    return ActionResult({"settings": settings})
+
+
 def install() -> None:
     """Patch moto (idempotent) and freeze the ECS task state machine."""
     freeze_task_states()
@@ -315,6 +344,7 @@ def install() -> None:
         response_list_tasks=EC2ContainerServiceResponse.list_tasks,
         response_describe_tasks=EC2ContainerServiceResponse.describe_tasks,
         delete_security_group=SecurityGroupBackend.delete_security_group,
+        response_list_account_settings=EC2ContainerServiceResponse.list_account_settings,
     )
     ecs.register_task_definition = register_task_definition  # type: ignore[method-assign,assignment]
     ecs._calculate_task_resource_requirements = staticmethod(  # type: ignore[method-assign]
@@ -329,3 +359,4 @@ def install() -> None:
     EC2ContainerServiceResponse.list_tasks = list_tasks_response  # type: ignore[method-assign]
     EC2ContainerServiceResponse.describe_tasks = describe_tasks_response  # type: ignore[method-assign]
     SecurityGroupBackend.delete_security_group = delete_security_group  # type: ignore[method-assign]
+    EC2ContainerServiceResponse.list_account_settings = list_account_settings_response  # type: ignore[method-assign]
