@@ -9,6 +9,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from dask_aws.aws.found import Found
 from dask_aws.aws.tasks import Task
 from dask_aws.engine.observe import Observed
 
@@ -44,7 +45,7 @@ class Plan:
 
 
 def _infra(observed: Observed) -> list[str]:
-    found = {
+    found: dict[str, Found | None] = {
         "cluster": observed.cluster,
         "role:execution": observed.roles["execution"],
         "role:task": observed.roles["task"],
@@ -53,7 +54,7 @@ def _infra(observed: Observed) -> list[str]:
         "td:scheduler": observed.task_definitions["scheduler"],
         "td:worker": observed.task_definitions["worker"],
     }
-    return [key for key in INFRA if found[key] is None or not found[key].in_sync]  # type: ignore[union-attr]
+    return [key for key in INFRA if (f := found[key]) is None or not f.in_sync]
 
 
 def _current(task: Task, observed: Observed, ensure: list[str]) -> bool:
