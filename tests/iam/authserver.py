@@ -1,7 +1,8 @@
-"""The local AWS (simulated tasks) with moto's IAM enforcement, in its own process.
+"""The local AWS with moto's IAM enforcement, in its own process: simulated tasks for the
+engine's lifecycles, real task processes (``AuthAws(simulated=False)``) for FargateCluster.
 
-``python -m tests.iam.authserver --port 0 --ready-fd N`` runs `dask-aws local up
---simulated` after two changes to how moto evaluates a request against a policy, so
+``python -m tests.iam.authserver --port 0 --ready-fd N [--simulated]`` runs `dask-aws local
+up` after two changes to how moto evaluates a request against a policy, so
 that the printed policy, scoped as it would be on AWS, can be tested unchanged:
 
 * IAM role actions: moto names the resource (the role's ARN) only when the role already
@@ -59,8 +60,9 @@ def patch_moto() -> None:
 class AuthAws:
     """Start/stop the server above; ``endpoint_url``, ``enable_auth()``."""
 
-    def __init__(self, region: str = "us-east-1") -> None:
+    def __init__(self, region: str = "us-east-1", simulated: bool = True) -> None:
         self.region = region
+        self.simulated = simulated
         self.port = 0
         self.log_path = Path(tempfile.mkstemp(prefix="dask-aws-iam-", suffix=".log")[1])
         self._process: subprocess.Popen[bytes] | None = None
@@ -73,7 +75,8 @@ class AuthAws:
         read_fd, write_fd = os.pipe()
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        command = [sys.executable, "-m", "tests.iam.authserver", "--port", "0", "--simulated"]
+        command = [sys.executable, "-m", "tests.iam.authserver", "--port", "0"]
+        command += ["--simulated"] if self.simulated else ["--stop-timeout", "5"]
         command += ["--region", self.region, "--ready-fd", str(write_fd)]
         command += ["--parent-pid", str(os.getpid())]
         with self.log_path.open("ab") as log:

@@ -20,8 +20,10 @@ from dask_aws.aws import iam_roles, permissions, tags
 from dask_aws.names import Owner, ResourceNames
 
 PACKAGE = Path(permissions.__file__).resolve().parents[1]
-# The engine: the AWS resource modules and the steps that call them.
-ENGINE_DIRS = ("aws", "engine")
+# The engine: the AWS resource modules and the steps that call them; the Python library
+# (cluster/) and `dask-aws gc` (gc.py) call AWS too.
+ENGINE_DIRS = ("aws", "engine", "cluster")
+MODULE_FILES = ("gc.py",)
 SERVICES = ("ecs", "ec2", "iam", "logs", "sts")
 MANAGED_POLICY_LIMIT = 6144  # characters, whitespace not counted (IAM quota)
 
@@ -65,12 +67,14 @@ def calls_in(path: Path) -> set[str]:
 
 
 def engine_modules() -> dict[str, Path]:
-    return {
+    modules = {
         f"dask_aws.{d}.{p.stem}": p
         for d in ENGINE_DIRS
         for p in sorted((PACKAGE / d).glob("*.py"))
         if p.stem != "__init__"
     }
+    modules |= {f"dask_aws.{Path(f).stem}": PACKAGE / f for f in MODULE_FILES}
+    return modules
 
 
 def test_every_engine_call_is_declared_in_its_module_entry() -> None:
@@ -85,7 +89,37 @@ def test_every_engine_call_is_declared_in_its_module_entry() -> None:
         unused += [f"{module}: {c}" for c in sorted(declared - calls)]
     assert undeclared == [], "add these to dask_aws.aws.permissions.PERMISSIONS"
     assert unused == [], "declared but never called by that module"
-    assert scanned >= 30  # the scan sees the calls (guards against a silently empty scan)
+    assert scanned >= 45  # the scan sees the calls (guards against a silently empty scan)
+    # Every module with an entry exists, and the library's and gc's are scanned.
+    assert set(permissions.PERMISSIONS) <= set(engine_modules())
+    for module in ("dask_aws.cluster.liveness", "dask_aws.cluster.logs", "dask_aws.gc"):
+        assert calls_in(engine_modules()[module]), module
+
+
+def test_audiences() -> None:
+    assert permissions.audience_of("dask_aws.aws.tasks") == "operator"
+    assert permissions.audience_of("dask_aws.engine.delete") == "operator"
+    assert permissions.audience_of("dask_aws.cluster.logs") == "library"
+    assert permissions.audience_of("dask_aws.gc") == "gc"
+    for mode in permissions.MODES:
+        operator = permissions.actions(mode)
+        others: tuple[permissions.Audience, ...] = ("library", "gc")
+        for audience in others:
+            assert operator < permissions.actions(mode, audience=audience)
+        assert permissions.extras(mode, "library") == {
+            "logs:GetLogEvents",
+            "ec2:DescribeNetworkInterfaces",
+        }
+        assert {"ecs:ListClusters", "iam:ListRoles", "ecs:ListTaskDefinitionFamilies"} <= (
+            permissions.extras(mode, "gc")
+        )
+        # The library's and gc's extras are reads only: every write is the engine's.
+        for audience in others:
+            assert not {
+                a
+                for a in permissions.extras(mode, audience)
+                if not a.split(":")[1].startswith(("Get", "List", "Describe"))
+            }
 
 
 def test_no_permission_needed_is_what_clients_call() -> None:
@@ -156,18 +190,19 @@ def _statements(document: dict[str, Any], action: str) -> list[dict[str, Any]]:
     return [s for s in document["Statement"] if action in s["Action"]]
 
 
+@pytest.mark.parametrize("audience", permissions.AUDIENCES)
 @pytest.mark.parametrize("mode", permissions.MODES)
-def test_cli_prints_the_policy(mode: permissions.Mode) -> None:
-    proc = _cli("--mode", mode)
+def test_cli_prints_the_policy(mode: permissions.Mode, audience: permissions.Audience) -> None:
+    proc = _cli("--mode", mode, *(() if audience == "operator" else ("--for", audience)))
     assert proc.returncode == 0, proc.stderr
     document = json.loads(proc.stdout)
-    assert document == permissions.policy(mode)
+    assert document == permissions.policy(mode, audience=audience)
     assert document["Version"] == "2012-10-17"
     sids = [s["Sid"] for s in document["Statement"]]
     assert len(sids) == len(set(sids)) and all(re.fullmatch(r"[A-Za-z0-9]+", s) for s in sids)
     assert all(s["Effect"] == "Allow" and s["Action"] for s in document["Statement"])
     printed = {a for s in document["Statement"] for a in s["Action"]}
-    assert printed == permissions.actions(mode)
+    assert printed == permissions.actions(mode, audience=audience)
     assert len(re.sub(r"\s", "", proc.stdout)) <= MANAGED_POLICY_LIMIT
     for statement in _statements(document, "iam:PassRole"):
         assert statement["Action"] == ["iam:PassRole"]
@@ -248,3 +283,46 @@ def test_explain_lists_every_action_with_a_reason() -> None:
     listed = {line.split()[0] for line in out.splitlines()}
     assert listed == permissions.actions("create-all") | set(permissions.NO_PERMISSION_NEEDED)
     assert "[implied]" in out
+
+
+def test_operator_output_is_the_default() -> None:
+    for mode in permissions.MODES:
+        assert _cli("--mode", mode).stdout == _cli("--mode", mode, "--for", "operator").stdout
+
+
+def test_library_heartbeat_tags_only_what_it_created() -> None:
+    (ours,) = [
+        s
+        for s in permissions.policy("bring-your-own", audience="library")["Statement"]
+        if s["Sid"] == "OurTaskDefinitions"
+    ]
+    assert ours["Action"] == ["ecs:TagResource"]
+    assert ours["Resource"] == "arn:aws:ecs:*:*:task-definition/dask-*:*"
+    # create-all: the heartbeat goes on our cluster, already taggable by the operator policy.
+    (cluster,) = [
+        s
+        for s in permissions.policy("create-all", audience="library")["Statement"]
+        if s["Sid"] == "OurEcsCluster"
+    ]
+    assert "ecs:TagResource" in cluster["Action"]
+    (logs,) = _statements(permissions.policy("create-all", audience="library"), "logs:GetLogEvents")
+    assert logs["Resource"] == "arn:aws:logs:*:*:log-group:/dask-aws/*"
+
+
+def test_gc_lists_roles_without_granting_iam_on_everything() -> None:
+    (roles,) = _statements(permissions.policy("create-all", audience="gc"), "iam:ListRoles")
+    assert roles["Resource"] == "arn:aws:iam::*:role/*" and roles["Action"] == ["iam:ListRoles"]
+    (clusters,) = _statements(
+        permissions.policy("create-all", audience="gc"), "ecs:DescribeClusters"
+    )
+    assert clusters["Resource"] == "arn:aws:ecs:*:*:cluster/*"
+
+
+def test_explain_for_library() -> None:
+    out = _cli("--for", "library", "--explain").stdout
+    listed = {line.split()[0] for line in out.splitlines()}
+    assert listed == permissions.actions("create-all", audience="library") | set(
+        permissions.NO_PERMISSION_NEEDED
+    )
+    assert "get_logs()" in out
+    assert _cli("--for", "nonsense").returncode == 2

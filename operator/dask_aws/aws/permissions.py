@@ -15,12 +15,20 @@ that the lifecycle fails without it) or *implied* (AWS authorizes it as part of 
 call: tag-on-create, iam:PassRole, the ECS service-linked role; the local AWS checks none
 of these, so they rest on AWS's documentation, cited in ``why``).
 
+Three audiences (``--for``): the ``operator`` runs the engine (dask_aws.aws, dask_aws.engine);
+the Python ``library`` (FargateCluster/ECSCluster, dask_aws.cluster) runs the same engine
+in the user's process and adds heartbeat tags, get_logs() and the public-IP lookup; ``gc``
+(`dask-aws gc`) runs the engine's delete and adds the listing it finds leftovers with.
+Each module's entry belongs to one audience (:func:`audience_of`); the library's and gc's
+policies are the operator's plus their own entries.
+
 tests/iam also checks that every boto3 call in a module is declared here, so a new call
 without a declaration fails the tests, not a user's first reconcile.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +38,10 @@ Mode = Literal["create-all", "bring-your-own"]
 MODES: tuple[Mode, ...] = ("create-all", "bring-your-own")
 BOTH: frozenset[Mode] = frozenset(MODES)
 CREATE_ALL: frozenset[Mode] = frozenset({"create-all"})
+BRING_YOUR_OWN: frozenset[Mode] = frozenset({"bring-your-own"})
+
+Audience = Literal["operator", "library", "gc"]
+AUDIENCES: tuple[Audience, ...] = ("operator", "library", "gc")
 
 # Name patterns of what the engine creates (dask_aws.names; tests/iam checks they match).
 NAME_PREFIX = "dask-"
@@ -318,7 +330,99 @@ PERMISSIONS: dict[str, tuple[Need, ...]] = {
             CREATE_ALL,
         ),
     ),
+    # -- the Python library (FargateCluster/ECSCluster): the engine's, plus these --------
+    "dask_aws.cluster.liveness": (
+        Need(
+            "ecs:TagResource",
+            "cluster-ours",
+            "heartbeat: refresh the heartbeat tag on the cluster it created (dask-aws gc reads it)",
+            CREATE_ALL,
+        ),
+        Need(
+            "ec2:CreateTags",
+            "sg-ours",
+            "heartbeat on its security group when a cluster_arn is given (ECSCluster)",
+            CREATE_ALL,
+        ),
+        Need(
+            "ecs:TagResource",
+            "td-ours",
+            "heartbeat: refresh the heartbeat tag on its scheduler task definition",
+            BRING_YOUR_OWN,
+        ),
+    ),
+    "dask_aws.cluster.logs": (
+        Need(
+            "logs:GetLogEvents",
+            "log-ours",
+            "get_logs(): read the scheduler's and workers' log streams",
+            CREATE_ALL,
+        ),
+        Need(
+            "logs:GetLogEvents",
+            "log-given",
+            "get_logs(): read the scheduler's and workers' streams in logs.group",
+            BRING_YOUR_OWN,
+        ),
+    ),
+    "dask_aws.cluster.reach": (
+        Need("ec2:DescribeVpcs", "any", "no allowed_client_cidrs: allow the VPC's CIDR blocks"),
+        Need(
+            "ecs:DescribeTasks",
+            "task",
+            "fargate_use_private_ip=False: find the scheduler task's network interface",
+        ),
+        Need(
+            "ec2:DescribeNetworkInterfaces",
+            "any",
+            "fargate_use_private_ip=False only: the scheduler's public IP",
+        ),
+    ),
+    # -- dask-aws gc: the engine's delete, plus finding leftovers by their tags ----------
+    "dask_aws.gc": (
+        Need("ecs:ListClusters", "any", "list the ECS clusters to find ours by their tags"),
+        Need(
+            "ecs:DescribeClusters",
+            "cluster-all",
+            "read every listed cluster's tags (include=TAGS) to find ours",
+        ),
+        Need(
+            "ec2:DescribeSecurityGroups",
+            "any",
+            "find security groups by the managed-by tag",
+        ),
+        Need("iam:ListRoles", "role-all", "list roles to find ours by name (dask-*)"),
+        Need("iam:ListRoleTags", "role-ours", "read our roles' owner tags"),
+        Need(
+            "logs:DescribeLogGroups",
+            "any",
+            "list the log groups under /dask-aws/",
+        ),
+        Need("logs:ListTagsLogGroup", "log-ours", "read our log groups' owner tags"),
+        Need(
+            "ecs:ListTaskDefinitionFamilies",
+            "any",
+            "list the task definition families named dask-*",
+        ),
+        Need(
+            "ecs:DescribeTaskDefinition",
+            "any",
+            "read the families' tags (include=TAGS)",
+        ),
+    ),
 }
+
+_LIBRARY_PREFIX = "dask_aws.cluster."
+_GC_MODULE = "dask_aws.gc"
+
+
+def audience_of(module: str) -> Audience:
+    """Who runs `module`'s calls: the engine's modules run everywhere ("operator")."""
+    if module.startswith(_LIBRARY_PREFIX):
+        return "library"
+    if module == _GC_MODULE:
+        return "gc"
+    return "operator"
 
 
 @dataclass(frozen=True)
@@ -361,8 +465,10 @@ def _scopes(mode: Mode, o: Options) -> dict[str, Scope]:
         "any": Scope("NoResourceLevelPermissions", ("*",)),
         "cluster-ours": Scope("OurEcsCluster", (f"{ecs}:cluster/{NAME_PREFIX}*",)),
         "cluster-given": Scope("GivenEcsClusters", tuple(given_clusters)),
+        "cluster-all": Scope("AllEcsClusters", (f"{ecs}:cluster/*",)),
         "task": Scope("Tasks", tuple(f"{ecs}:task/{name}/*" for name in cluster_names)),
         "run-task": Scope("RunOurTaskDefinitions", (f"{ecs}:task-definition/{NAME_PREFIX}*:*",)),
+        "td-ours": Scope("OurTaskDefinitions", (f"{ecs}:task-definition/{NAME_PREFIX}*:*",)),
         "ecs-tag-on-create": Scope(
             "EcsTagOnCreate",
             ("*",),
@@ -383,6 +489,7 @@ def _scopes(mode: Mode, o: Options) -> dict[str, Scope]:
         ),
         "role-ours": Scope("OurRoles", our_roles),
         "role-given": Scope("GivenRoles", tuple(given_roles)),
+        "role-all": Scope("ListRoles", (f"{iam}:role/*",)),
         "role-policy": Scope(
             "OurRolesPolicies",
             our_roles,
@@ -405,34 +512,52 @@ def _scopes(mode: Mode, o: Options) -> dict[str, Scope]:
             {"StringEquals": {f"ec2:ResourceTag/{MANAGED_BY_TAG}": MANAGED_BY_VALUE}},
         ),
         "log-ours": Scope("OurLogGroup", (f"{logs}:log-group:{LOG_GROUP_PREFIX}*",)),
+        "log-given": Scope("GivenLogGroups", (f"{logs}:log-group:*",)),
     }
 
 
-def needs(mode: Mode) -> list[tuple[str, Need]]:
-    """(module, need) for every declaration that applies to `mode`."""
-    return [(m, n) for m, table in PERMISSIONS.items() for n in table if mode in n.modes]
+def needs(mode: Mode, audience: Audience = "operator") -> list[tuple[str, Need]]:
+    """(module, need) for every declaration that applies to `mode`, for `audience`: the
+    engine's modules, plus the library's or gc's own."""
+    return [
+        (m, n)
+        for m, table in PERMISSIONS.items()
+        if audience_of(m) in ("operator", audience)
+        for n in table
+        if mode in n.modes
+    ]
 
 
-def actions(mode: Mode, *, direct: bool | None = None) -> set[str]:
+def actions(mode: Mode, *, direct: bool | None = None, audience: Audience = "operator") -> set[str]:
     """The actions of `mode` (only direct or only implied ones, if asked)."""
-    return {n.action for _, n in needs(mode) if direct is None or n.direct == direct}
+    return {n.action for _, n in needs(mode, audience) if direct is None or n.direct == direct}
+
+
+def extras(mode: Mode, audience: Audience) -> set[str]:
+    """The actions `audience` needs beyond the operator's policy for `mode`."""
+    return actions(mode, audience=audience) - actions(mode)
 
 
 def _covers(wide: Scope, narrow: Scope) -> bool:
     """Granting on `wide` already grants everything granting on `narrow` does."""
-    return not wide.condition and (
-        "*" in wide.resources or set(narrow.resources) <= set(wide.resources)
+    return not wide.condition and all(
+        any(fnmatch.fnmatchcase(resource, pattern) for pattern in wide.resources)
+        for resource in narrow.resources
     )
 
 
 def policy(
-    mode: Mode, options: Options | None = None, *, without: Iterable[str] = ()
+    mode: Mode,
+    options: Options | None = None,
+    *,
+    without: Iterable[str] = (),
+    audience: Audience = "operator",
 ) -> dict[str, Any]:
     """The IAM policy document for `mode`; `without` drops actions (for tests)."""
     scopes = _scopes(mode, options or Options())
     dropped = set(without)
     grouped: dict[str, set[str]] = {}
-    for _, need in needs(mode):
+    for _, need in needs(mode, audience):
         if need.action not in dropped:
             grouped.setdefault(need.scope, set()).add(need.action)
     # An action granted on a scope that covers another one is not repeated there.
@@ -462,14 +587,14 @@ def policy(
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def policy_json(mode: Mode, options: Options | None = None) -> str:
-    return json.dumps(policy(mode, options), indent=2) + "\n"
+def policy_json(mode: Mode, options: Options | None = None, audience: Audience = "operator") -> str:
+    return json.dumps(policy(mode, options, audience=audience), indent=2) + "\n"
 
 
-def explain(mode: Mode) -> list[tuple[str, str, str]]:
+def explain(mode: Mode, audience: Audience = "operator") -> list[tuple[str, str, str]]:
     """(action, module, why) for `mode`, sorted by action; implied ones say so."""
     rows = [
         (n.action, m.rsplit(".", 1)[-1], ("" if n.direct else "[implied] ") + n.why)
-        for m, n in needs(mode)
+        for m, n in needs(mode, audience)
     ]
     return sorted(rows)
