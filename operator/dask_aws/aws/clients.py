@@ -29,6 +29,8 @@ def retry_config() -> Config:
     }
     return Config(
         retries=retries,
+        # Above the operator's 16 handler threads, so connections are reused, not discarded.
+        max_pool_connections=32,
         connect_timeout=10,
         read_timeout=60,
         user_agent_extra="dask-aws",

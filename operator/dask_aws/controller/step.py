@@ -77,6 +77,9 @@ def reconcile_object(
     body: Any, config: OperatorConfig, state: ObjectState, *, force: bool = False
 ) -> StepOutput:
     meta, generation = body["metadata"], body["metadata"].get("generation")
+    if meta.get("deletionTimestamp"):
+        # Being deleted (which also bumps generation): the delete handler owns it now.
+        return StepOutput()
     now = time.monotonic()
     spec = body.get("spec") or {}
     watched = spec.get("autoscaling") or (spec.get("scheduler") or {}).get("idleTimeoutSeconds")
