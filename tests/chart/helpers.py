@@ -6,27 +6,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tests.fixtures.operator import http_status, http_text, stop_process_group
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "charts" / "dask-aws-operator"
 DOCKERFILE = REPO_ROOT / "Dockerfile"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def documents(text: str) -> list[dict[str, Any]]:
@@ -142,29 +134,13 @@ class DeployedOperator:
         return self
 
     def healthz(self) -> int | None:
-        url = f"http://127.0.0.1:{self.ports['probe']}/healthz"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return int(response.status)
-        except urllib.error.HTTPError as exc:
-            return int(exc.code)
-        except OSError:
-            return None
+        return http_status(f"http://127.0.0.1:{self.ports['probe']}/healthz")
 
     def metrics(self) -> str:
-        url = f"http://127.0.0.1:{self.ports['metrics']}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return str(response.read().decode())
+        return http_text(f"http://127.0.0.1:{self.ports['metrics']}/metrics")
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        stop_process_group(self.proc)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

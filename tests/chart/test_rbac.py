@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from dask_aws.engine.scheduler_api import host_of
-from tests.chart.helpers import CHART, DeployedOperator, documents, free_port
+from tests.chart.helpers import CHART, DeployedOperator, documents
 from tests.engine.helpers import aws_for, tagged_resources
+from tests.fixtures.operator import free_port
 from tests.k8s.controlplane import ControlPlane
 from tests.operator.helpers import apply, event_reasons, get, manifest, ready, wait_for
 
