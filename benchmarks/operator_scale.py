@@ -52,7 +52,6 @@ from tests.k8s.controlplane import ControlPlane, resolve_bin_dir
 
 from benchmarks.measure import RecordedAws
 from benchmarks.scale_up import _fmt, _git, _sizes, _table
-from dask_aws.aws import tags
 
 ROOT = Path(__file__).resolve().parent.parent
 CRDS = ROOT / "crds"
@@ -202,40 +201,8 @@ def all_ready(cp: ControlPlane, ns: str, count: int, replicas: int) -> Callable[
 
 
 def leftovers(endpoint: str, uids: set[str]) -> list[str]:
-    """Everything on the AWS tagged with any of `uids` that still exists (one pass; the same
-    checks as tests/engine/helpers.py's tagged_resources, for many owners at once)."""
-    aws, _ = aws_for(endpoint)
-    found: list[str] = []
-
-    def owned(items: dict[str, str]) -> bool:
-        return items.get(tags.OWNER_UID) in uids
-
-    clusters = aws.ecs.list_clusters()["clusterArns"]
-    for chunk in range(0, len(clusters), 100):
-        part = clusters[chunk : chunk + 100]
-        for c in aws.ecs.describe_clusters(clusters=part, include=["TAGS"])["clusters"]:
-            if c.get("status") == "ACTIVE" and owned(tags.from_list(c.get("tags"))):
-                found.append(c["clusterArn"])
-    for cluster in clusters:
-        for arn in aws.ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]:
-            described = aws.ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"]
-            if any(t.get("startedBy") in uids for t in described):
-                found.append(arn)
-    for arn in aws.ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"]:
-        reply = aws.ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
-        if owned(tags.from_list(reply.get("tags"))):
-            found.append(arn)
-    for role in aws.iam.list_roles()["Roles"]:
-        if owned(tags.from_list(aws.iam.list_role_tags(RoleName=role["RoleName"])["Tags"])):
-            found.append(role["Arn"])
-    for group in aws.ec2.describe_security_groups()["SecurityGroups"]:
-        if owned(tags.from_list(group.get("Tags"))):
-            found.append(group["GroupId"])
-    for group in aws.logs.describe_log_groups()["logGroups"]:
-        name = group["logGroupName"]
-        if owned(aws.logs.list_tags_log_group(logGroupName=name).get("tags", {})):
-            found.append(name)
-    return found
+    """Everything on the AWS tagged with any of `uids` that still exists, in one pass."""
+    return tagged_resources(aws_for(endpoint)[0], uids)
 
 
 def _changed(old: Any, new: Any, path: str = "") -> list[str]:

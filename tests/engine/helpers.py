@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
+from collections.abc import Collection
 from typing import Any
 
 import boto3
@@ -70,25 +71,26 @@ def converge(aws: Aws, tgt: Target, *, timeout: float = 60.0, **kwargs: Any) -> 
         time.sleep(0.2)
 
 
-def tagged_resources(aws: Aws, owner_uid: str) -> list[str]:
-    """Everything on the (local) AWS that carries this owner's tag and still exists."""
+def tagged_resources(aws: Aws, owner_uids: str | Collection[str]) -> list[str]:
+    """Everything on the (local) AWS that carries one of these owners' tag and still exists."""
+    uids = {owner_uids} if isinstance(owner_uids, str) else set(owner_uids)
     found: list[str] = []
-    mine = {tags.OWNER_UID: owner_uid}
 
     def owned(items: dict[str, str]) -> bool:
-        return all(items.get(k) == v for k, v in mine.items())
+        return items.get(tags.OWNER_UID) in uids
 
     clusters = aws.ecs.list_clusters()["clusterArns"]
-    if clusters:
-        for c in aws.ecs.describe_clusters(clusters=clusters, include=["TAGS"])["clusters"]:
+    for start in range(0, len(clusters), 100):
+        part = clusters[start : start + 100]
+        for c in aws.ecs.describe_clusters(clusters=part, include=["TAGS"])["clusters"]:
             if c.get("status") == "ACTIVE" and owned(tags.from_list(c.get("tags"))):
                 found.append(c["clusterArn"])
-        for cluster in clusters:
-            found.extend(
-                aws.ecs.list_tasks(cluster=cluster, startedBy=owner_uid, desiredStatus="RUNNING")[
-                    "taskArns"
-                ]
-            )
+    for cluster in clusters:
+        running = aws.ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]
+        for start in range(0, len(running), 100):
+            part = running[start : start + 100]
+            described = aws.ecs.describe_tasks(cluster=cluster, tasks=part)["tasks"]
+            found.extend(t["taskArn"] for t in described if t.get("startedBy") in uids)
     for arn in aws.ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"]:
         reply = aws.ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
         if owned(tags.from_list(reply.get("tags"))):
@@ -96,10 +98,9 @@ def tagged_resources(aws: Aws, owner_uid: str) -> list[str]:
     for role in aws.iam.list_roles()["Roles"]:
         if owned(tags.from_list(aws.iam.list_role_tags(RoleName=role["RoleName"])["Tags"])):
             found.append(role["Arn"])
-    groups = aws.ec2.describe_security_groups(
-        Filters=[{"Name": f"tag:{tags.OWNER_UID}", "Values": [owner_uid]}]
-    )["SecurityGroups"]
-    found.extend(g["GroupId"] for g in groups)
+    for group in aws.ec2.describe_security_groups()["SecurityGroups"]:
+        if owned(tags.from_list(group.get("Tags"))):
+            found.append(group["GroupId"])
     for group in aws.logs.describe_log_groups()["logGroups"]:
         name = group["logGroupName"]
         if owned(aws.logs.list_tags_log_group(logGroupName=name).get("tags", {})):
