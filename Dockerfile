@@ -17,7 +17,8 @@ RUN python -m venv /opt/dask-aws
 COPY pyproject.toml README.md ./
 COPY operator/ operator/
 # setuptools builds the project itself from source; every dependency must be a wheel, so
-# no compiler is ever needed. pip and setuptools leave the environment afterwards.
+# no compiler is ever needed. pip and setuptools leave the environment afterwards. No extras:
+# the local AWS (`dask-aws[local]`, moto) is for development and has no place in the image.
 RUN PIP_NO_BINARY=dask-aws /opt/dask-aws/bin/pip install --no-cache-dir . \
     && /opt/dask-aws/bin/python -m compileall -q /opt/dask-aws/lib \
     && /opt/dask-aws/bin/pip uninstall --yes pip setuptools

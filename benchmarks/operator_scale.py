@@ -18,7 +18,7 @@ Then:
    new generation with status.replicas 4;
 4. delete: `kubectl delete dac --all`; seconds until no object is left, then until nothing
    tagged with any of the N owners is left on the AWS (checked in one pass; the first
-   owner is also checked with tests/engine/helpers.py's `tagged_resources`).
+   owner is also checked with tests/fixtures/leaks.py's `tagged_resources`).
 
 AWS calls come from the operator's own metrics (dask_aws_aws_calls_total) and are checked
 against the server's recording (every request the local AWS received); reconciles from
@@ -46,8 +46,10 @@ from typing import Any
 import psutil
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from tests.engine.helpers import aws_for, tagged_resources
+from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.leaks import tagged_resources
 from tests.fixtures.operator import OperatorProcess
+from tests.fixtures.polling import wait_for
 from tests.k8s.controlplane import ControlPlane, resolve_bin_dir
 
 from benchmarks.measure import RecordedAws
@@ -179,25 +181,23 @@ def is_ready(obj: dict[str, Any], replicas: int) -> bool:
     )
 
 
-def wait_until(check: Callable[[], tuple[bool, str]], timeout: float, what: str) -> float:
-    """Seconds until check() holds (polled every POLL s); raises after timeout."""
+def seconds_until(check: Callable[[], bool], timeout: float, what: Callable[[], str]) -> float:
+    """Seconds until check() holds, polled every POLL s."""
     start = time.monotonic()
-    while True:
-        done, detail = check()
-        if done:
-            return time.monotonic() - start
-        if time.monotonic() - start > timeout:
-            raise TimeoutError(f"{what}: not done after {timeout:.0f}s ({detail})")
-        time.sleep(POLL)
+    wait_for(check, timeout, what, interval=POLL)
+    return time.monotonic() - start
 
 
-def all_ready(cp: ControlPlane, ns: str, count: int, replicas: int) -> Callable[[], Any]:
-    def check() -> tuple[bool, str]:
+def seconds_until_ready(cp: ControlPlane, ns: str, count: int, replicas: int) -> float:
+    def counts() -> tuple[int, int]:
         items = list_objects(cp, ns)
-        ready = sum(is_ready(o, replicas) for o in items)
-        return len(items) == count and ready == count, f"{ready}/{count} ready"
+        return len(items), sum(is_ready(o, replicas) for o in items)
 
-    return check
+    return seconds_until(
+        lambda: counts() == (count, count),
+        120 + 3 * count,
+        lambda: f"all {count} Ready with {replicas} workers (listed, Ready: {counts()})",
+    )
 
 
 def leftovers(endpoint: str, uids: set[str]) -> list[str]:
@@ -254,9 +254,7 @@ def run_one(cp: ControlPlane, count: int, steady: float, resync: str, work: Path
             probe = Probe(cp, operator, aws)
             marks = {"start": probe.read()}
             cp.kubectl("apply", "-n", ns, "-f", "-", input=manifests(count), timeout=300)
-            run.seconds["create"] = wait_until(
-                all_ready(cp, ns, count, 2), 120 + 3 * count, "all Ready"
-            )
+            run.seconds["create"] = seconds_until_ready(cp, ns, count, 2)
             marks["ready"] = probe.read()
             before = {o["metadata"]["uid"]: o for o in list_objects(cp, ns)}
             uids = set(before)
@@ -279,18 +277,15 @@ def run_one(cp: ControlPlane, count: int, steady: float, resync: str, work: Path
             if not all(is_ready(o, 2) for o in after):
                 run.error = "some object left Ready during the steady window"
             cp.kubectl("scale", "dac", "--all", "-n", ns, "--replicas=4", timeout=300)
-            run.seconds["scale"] = wait_until(
-                all_ready(cp, ns, count, 4), 120 + 3 * count, "all Ready with 4"
-            )
+            run.seconds["scale"] = seconds_until_ready(cp, ns, count, 4)
             marks["scale"] = probe.read()
             start = time.monotonic()
             cp.kubectl("delete", "dac", "--all", "-n", ns, "--wait=false", timeout=300)
-
-            def gone() -> tuple[bool, str]:
-                left = len(list_objects(cp, ns))
-                return left == 0, f"{left} objects left"
-
-            run.seconds["objects gone"] = wait_until(gone, 120 + 3 * count, "all deleted")
+            run.seconds["objects gone"] = seconds_until(
+                lambda: not list_objects(cp, ns),
+                120 + 3 * count,
+                lambda: f"all deleted ({len(list_objects(cp, ns))} objects left)",
+            )
             marks["delete"] = probe.read()
             # The operator's counters stop here; the scan's own calls are not counted.
             while True:
@@ -331,7 +326,7 @@ def _per_minute(value: float, seconds: float) -> float:
     return value * 60.0 / seconds if seconds else 0.0
 
 
-def print_run(run: Run, steady: float, resync: str) -> None:
+def print_run(run: Run, resync: str) -> None:
     n = run.clusters
     print(f"\n=== N = {n} DaskAwsClusters (2 workers each, then 4), one operator replica ===")
     if run.error:
@@ -444,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
                 logs.mkdir(parents=True, exist_ok=True)
                 run = run_one(cp, count, args.steady, args.resync, logs)
                 runs.append(run)
-                print_run(run, args.steady, args.resync)
+                print_run(run, args.resync)
     print()
     print(PEER)
     print(f"\ntotal {time.monotonic() - started:.0f} s")

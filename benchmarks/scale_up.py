@@ -225,7 +225,9 @@ class SimRun:
 
 
 def run_simulated(workers: int, timeout: float) -> SimRun:
-    from tests.engine.helpers import session_for, tagged_resources, target
+    from tests.fixtures.aws_clients import session_for
+    from tests.fixtures.engine import target
+    from tests.fixtures.leaks import tagged_resources
 
     from dask_aws.aws.clients import Aws
     from dask_aws.engine.delete import delete
@@ -234,7 +236,7 @@ def run_simulated(workers: int, timeout: float) -> SimRun:
     sim = SimRun(workers)
     with RecordedAws(simulated=True) as aws:
         url = aws.local.endpoint_url
-        session = session_for(url)
+        session = session_for()
         client_side: Counter[str] = Counter()
 
         def count(model: Any, **_: Any) -> None:

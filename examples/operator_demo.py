@@ -13,10 +13,12 @@ import tempfile
 from pathlib import Path
 
 from distributed import Client
-from tests.engine.helpers import aws_for, tagged_resources
+from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.leaks import tagged_resources
 from tests.fixtures.operator import OperatorProcess
+from tests.fixtures.polling import wait_for
 from tests.k8s.controlplane import ControlPlane, resolve_bin_dir
-from tests.operator.helpers import get, ready, wait_for
+from tests.operator.helpers import get, ready
 
 from dask_aws.local import LocalAws
 

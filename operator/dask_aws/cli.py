@@ -12,8 +12,8 @@ from collections.abc import Sequence
 SUBCOMMAND_MODULES = (
     "dask_aws.local.cli",
     "dask_aws.controller.cli",
-    "dask_aws.gc",
-    "dask_aws.iam_policy",
+    "dask_aws.cluster.gc",
+    "dask_aws.iam.policy",
 )
 
 

@@ -55,6 +55,9 @@ def _structural(node: Schema) -> Schema:
         if node.get("default", ...) is None:
             del node["default"]
     node = {k: v for k, v in node.items() if k not in ("title", "$defs")}
+    if "description" in node:
+        # One line: `kubectl explain` wraps it, and a docstring's line breaks would show.
+        node["description"] = " ".join(node["description"].split())
     if node.get("additionalProperties") is False:
         del node["additionalProperties"]
     rules = list(node.pop("x-kubernetes-validations", []))
@@ -73,7 +76,7 @@ def _structural(node: Schema) -> Schema:
     if "properties" in node:
         props = {}
         for name, child in node["properties"].items():
-            child = _structural(child)
+            child = _say_default(_structural(child))
             # Defaulting {} lets nested defaults apply, so CEL rules may read them.
             if (
                 child.get("type") == "object"
@@ -90,6 +93,16 @@ def _structural(node: Schema) -> Schema:
     return node
 
 
+def _say_default(node: Schema) -> Schema:
+    """Append a scalar default to the description: `kubectl explain` shows no `default`."""
+    default = node.get("default")
+    if isinstance(default, bool):
+        default = str(default).lower()
+    if not isinstance(default, int | float | str) or default == "" or "description" not in node:
+        return node
+    return {**node, "description": f"{node['description'].rstrip('.')}. Default: {default}."}
+
+
 def openapi_schema(model: type[DaskAwsClusterSpec] | type[ClusterStatus]) -> Schema:
     raw = model.model_json_schema(by_alias=True, mode="validation")
     return _structural(_resolve(raw, raw.get("$defs", {})))
@@ -100,6 +113,14 @@ def _status_schema() -> Schema:
     conditions = schema["properties"]["conditions"]
     conditions["x-kubernetes-list-type"] = "map"
     conditions["x-kubernetes-list-map-keys"] = ["type"]
+    # kstatus (Flux, cli-utils) calls a custom resource without status Current, so a fresh
+    # object would pass GitOps health gates before any operator saw it. The API server
+    # defaults status even while the status subresource keeps clients from writing it, and
+    # observedGeneration 0 (generations start at 1) reads as "spec not observed yet".
+    schema["default"] = {}
+    observed = dict(schema["properties"]["observedGeneration"])
+    observed.pop("nullable", None)  # a null would stay null, and kstatus errors on it
+    schema["properties"]["observedGeneration"] = _say_default({**observed, "default": 0})
     return schema
 
 
@@ -152,8 +173,13 @@ def crd() -> Schema:
                             "type": "object",
                             "description": "A Dask cluster (scheduler and workers) on Amazon ECS.",
                             "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
+                                "apiVersion": {
+                                    "type": "string",
+                                    "description": f"API version: {GROUP}/{VERSION}.",
+                                },
+                                "kind": {"type": "string", "description": f"Kind: {KIND}."},
+                                # No description: the API server forbids any at the root's
+                                # metadata and shows ObjectMeta's own.
                                 "metadata": {"type": "object"},
                                 "spec": openapi_schema(DaskAwsClusterSpec),
                                 "status": _status_schema(),

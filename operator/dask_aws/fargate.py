@@ -1,8 +1,9 @@
 """Fargate task sizes: the cpu/memory pairs AWS accepts.
 
 Source: "Task CPU and memory" in the Amazon ECS developer guide (Fargate). The same
-table feeds the pydantic validation, the CRD's CEL rule and the local AWS, so the
-three can never disagree.
+table feeds the pydantic validation and the CRD's CEL rule, so those two can never
+disagree. The local AWS does not read it: dask_aws.local.strict keeps its own copy, an
+independent transcription that plays AWS's part, and tests/local checks that the two agree.
 """
 
 from __future__ import annotations

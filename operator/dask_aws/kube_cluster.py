@@ -21,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 
 from dask_aws.crd import GROUP, KIND, PLURAL, VERSION
 from dask_aws.spec import DaskAwsClusterSpec
+from dask_aws.status import ClusterStatus, ConditionType
 
 POLL_SECONDS = 1.0
 
@@ -105,18 +106,16 @@ class DaskAwsCluster(Cluster):
         deadline = time.monotonic() + self._timeout
         while True:
             obj = self._get()
-            status = obj.get("status") or {}
-            fresh = status.get("observedGeneration") == obj["metadata"].get("generation")
-            conditions = {c["type"]: c for c in status.get("conditions", [])}
-            stalled = conditions.get("Stalled", {})
-            if fresh and stalled.get("status") == "True":
-                raise DaskAwsClusterError(f"{self.name}: {stalled.get('message')}")
-            ready = conditions.get("Ready", {}).get("status") == "True"
-            if fresh and ready and status.get("schedulerAddress"):
-                return str(status["schedulerAddress"])
+            status = ClusterStatus.lenient(obj.get("status"))
+            fresh = status.observed_generation == obj["metadata"].get("generation")
+            stalled = status.condition(ConditionType.STALLED)
+            if fresh and stalled is not None and stalled.status == "True":
+                raise DaskAwsClusterError(f"{self.name}: {stalled.message}")
+            if fresh and status.ready and status.scheduler_address:
+                return status.scheduler_address
             if time.monotonic() > deadline:
                 raise DaskAwsClusterError(
-                    f"{self.name} not Ready after {self._timeout}s: {status.get('conditions')}"
+                    f"{self.name} not Ready after {self._timeout}s: {status.conditions}"
                 )
             time.sleep(POLL_SECONDS)
 

@@ -13,6 +13,11 @@ import re
 from dataclasses import dataclass, field
 
 MAX_OWNER_NAME = 253  # the Kubernetes limit for an object name
+# Every ECS cluster, role, security group and task definition family we create starts with
+# NAME_PREFIX, every log group with LOG_GROUP_PREFIX: `dask-aws gc` lists by them and the
+# IAM policy scopes its resources to them.
+NAME_PREFIX = "dask-"
+LOG_GROUP_PREFIX = "/dask-aws/"
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _UNSAFE = re.compile(r"[^a-zA-Z0-9-]+")
 
@@ -57,7 +62,7 @@ class Owner:
     def suffix(self) -> str:
         return hashlib.sha256(self.uid.encode()).hexdigest()[:8]
 
-    def short(self, limit: int, prefix: str = "dask-", tail: str = "") -> str:
+    def short(self, limit: int, prefix: str = NAME_PREFIX, tail: str = "") -> str:
         """prefix + readable part + '-' + hash + tail, at most `limit` characters."""
         readable = _UNSAFE.sub("-", self.display.replace("/", "-")).strip("-")
         room = limit - len(prefix) - len(tail) - len(self.suffix) - 1
@@ -81,7 +86,7 @@ class ResourceNames:
             execution_role=owner.short(64, tail="-exec"),
             task_role=owner.short(64, tail="-task"),
             security_group=owner.short(255),
-            log_group="/dask-aws/" + owner.short(200, prefix=""),
+            log_group=LOG_GROUP_PREFIX + owner.short(200, prefix=""),
             scheduler_family=owner.short(255, tail="-scheduler"),
             worker_family=owner.short(255, tail="-worker"),
         )

@@ -1,21 +1,28 @@
 """The DaskAwsCluster spec: the single source of truth for the CRD, the engine and the API.
 
-Every cross-field rule is written twice, side by side: once in Python (a pydantic model
-validator, for the library and the operator) and once in CEL (`x-kubernetes-validations`,
-so the API server rejects the same object at `kubectl apply`). `tests/test_spec.py` runs
-the same table of bad specs through both.
+Every cross-field rule is one row of `RULES`, written once: pydantic checks the row's
+Python callable (for the library and the operator) and the CRD carries its CEL
+expression (`x-kubernetes-validations`, so the API server rejects the same object at
+`kubectl apply`), both with the row's message (pydantic's may name the values at fault
+instead). `tests/spec/test_rules.py` breaks every row in pydantic and in a real API
+server; `tests/spec/test_spec.py` and `tests/operator/test_validation.py` feed whole bad
+specs to each.
+
+The descriptions are what `kubectl explain daskawsclusters.spec` shows: they are
+written for the platform engineer reading it.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from dask_aws import fargate
+from dask_aws import fargate, rules
 from dask_aws.camel import CamelModel
+from dask_aws.rules import Rule
 
 DEFAULT_IMAGE = "ghcr.io/dask/dask:latest"
 DEFAULT_GPU_IMAGE = "rapidsai/base:latest"
@@ -57,8 +64,9 @@ SecretArn = Annotated[
 ClusterArn = Annotated[
     str, Field(pattern=r"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster/[A-Za-z0-9_-]{1,255}$")
 ]
-CpuUnits = Annotated[int, Field(ge=128, le=16384, description="CPU units; 1024 is one vCPU")]
-MemoryMiB = Annotated[int, Field(ge=512, le=122880, description="Memory in MiB")]
+SecurityGroupId = Annotated[str, Field(pattern=r"^sg-[0-9a-f]{1,17}$")]
+CpuUnits = Annotated[int, Field(ge=128, le=16384)]
+MemoryMiB = Annotated[int, Field(ge=512, le=122880)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Cidr = Annotated[
     str,
@@ -73,17 +81,37 @@ Cidr = Annotated[
 ]
 
 
-class CelRule:
-    """An `x-kubernetes-validations` entry; kept next to the Python check it mirrors."""
+def _fargate_sizes() -> str:
+    """Fargate's table in words (the one the rules check), for the cpu descriptions."""
+    pairs = []
+    for cpu in fargate.FARGATE_SIZES:
+        memory = fargate.allowed_memory(cpu)
+        if len(memory) <= 3:
+            pairs.append(f"{cpu} with {'/'.join(map(str, memory))}")
+        else:
+            pairs.append(f"{cpu} with {memory[0]}-{memory[-1]} by {memory[1] - memory[0]}")
+    return f"On Fargate, cpu/memory (MiB) must be a Fargate task size: {', '.join(pairs)}."
 
-    def __init__(self, rule: str, message: str, field_path: str | None = None) -> None:
-        self.entry: dict[str, str] = {"rule": rule, "message": message}
-        if field_path:
-            self.entry["fieldPath"] = field_path
+
+_FARGATE_SIZE = _fargate_sizes()
+_PLAIN_ENV = "Plain values, visible in the task definition: put secrets in spec.secrets."
 
 
-def cel(*rules: CelRule) -> dict[str, Any]:
-    return {"x-kubernetes-validations": [r.entry for r in rules]}
+def _cel(schema: dict[str, Any], model: type[Any]) -> None:
+    """pydantic's schema hook: the model's CEL rows of RULES, where its schema lands."""
+    validations = rules.validations(RULES, model)
+    if validations:
+        schema["x-kubernetes-validations"] = validations
+
+
+class _Ruled(CamelModel):
+    """A model whose cross-field rules are rows of RULES, read by pydantic and by CEL."""
+
+    model_config = ConfigDict(json_schema_extra=_cel)
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        return rules.enforce(self, RULES)
 
 
 class LaunchType(StrEnum):
@@ -102,23 +130,42 @@ class IdleAction(StrEnum):
 
 
 class NetworkSpec(CamelModel):
+    """Where the tasks run (VPC and subnets, awsvpc networking) and who may reach the
+    scheduler. dask-aws creates one security group per cluster: its members (the tasks)
+    may talk to each other on every TCP port; clients only as allowed here."""
+
     vpc: Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{1,17}$")] | None = Field(
-        None, description="VPC to run in; default: the region's default VPC"
+        None,
+        description="ID of the VPC to run the tasks in (vpc-...). Default: the region's "
+        "default VPC; a region without one needs vpc and subnets.",
     )
     subnets: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{1,17}$")]] = Field(
-        default_factory=list, description="Subnets for the tasks; default: all of the VPC's"
-    )
-    security_groups: list[Annotated[str, Field(pattern=r"^sg-[0-9a-f]{1,17}$")]] = Field(
         default_factory=list,
-        description="Existing security groups to use instead of creating one (never modified)",
+        description="IDs of the subnets of the VPC to place the tasks in (subnet-...). "
+        "Default: every subnet of the VPC.",
     )
-    assign_public_ip: bool = Field(False, description="Give tasks public IPs")
+    security_groups: list[SecurityGroupId] = Field(
+        default_factory=list,
+        description="IDs of existing security groups to give the tasks instead of creating "
+        "one; used as they are, never modified or deleted. They must let the tasks reach each "
+        "other. allowedClientCidrs and allowedClientSecurityGroups are then ignored.",
+    )
+    assign_public_ip: bool = Field(
+        False,
+        description="Give every task a public IP (awsvpc assignPublicIp ENABLED). Without "
+        "one, tasks have private IPs only, so the subnets need a NAT gateway or VPC endpoints "
+        "to pull the image and reach AWS APIs.",
+    )
     allowed_client_cidrs: list[Cidr] = Field(
         default_factory=list,
-        description="CIDRs allowed to reach the scheduler and dashboard (none by default)",
+        description="IPv4 or IPv6 CIDR blocks allowed to reach the scheduler port and the "
+        "dashboard port (ingress rules of the created security group). Default: none, only "
+        "the cluster's own tasks. 0.0.0.0/0 opens them to the internet.",
     )
-    allowed_client_security_groups: list[Annotated[str, Field(pattern=r"^sg-[0-9a-f]{1,17}$")]] = (
-        Field(default_factory=list, description="Security groups allowed to reach the scheduler")
+    allowed_client_security_groups: list[SecurityGroupId] = Field(
+        default_factory=list,
+        description="IDs of security groups whose members may reach the scheduler port and "
+        "the dashboard port, e.g. the group of the nodes or pods running Dask clients.",
     )
 
     @field_validator("allowed_client_cidrs")
@@ -133,71 +180,162 @@ class NetworkSpec(CamelModel):
 
 
 class IamSpec(CamelModel):
+    """The IAM roles of the ECS tasks. A role given by ARN is used as it is, never modified
+    or deleted; otherwise dask-aws creates the role for this cluster and deletes it with it."""
+
     execution_role_arn: RoleArn | None = Field(
-        None, description="Existing task execution role (used, never modified or deleted)"
+        None,
+        description="ARN of an existing task execution role: what ECS uses to pull the "
+        "image, write the logs and read spec.secrets. Default: a created role with the AWS "
+        "managed AmazonECSTaskExecutionRolePolicy plus read access to exactly the secrets "
+        "in spec.secrets.",
     )
     task_role_arn: RoleArn | None = Field(
-        None, description="Existing task role (used, never modified or deleted)"
+        None,
+        description="ARN of an existing task role: the AWS identity of the Dask code in the "
+        "scheduler and workers (e.g. to read S3). Default: a created role with only "
+        "taskRolePolicies attached.",
     )
     task_role_policies: list[PolicyArn] = Field(
-        default_factory=list, description="Extra managed policies for the created task role"
+        default_factory=list,
+        description="ARNs of managed IAM policies to attach to the created task role, e.g. "
+        "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess. Ignored when taskRoleArn is set. "
+        "Default: none, so the Dask code gets no AWS permissions.",
     )
 
 
 class SchedulerSpec(CamelModel):
-    cpu: CpuUnits = 1024
-    memory: MemoryMiB = 4096
-    port: Port = 8786
-    dashboard_port: Port = 8787
-    extra_args: list[str] = Field(default_factory=list)
-    env: dict[EnvName, str] = Field(default_factory=dict)
-    idle_timeout_seconds: Annotated[int, Field(ge=1)] | None = Field(
-        None, description="Act on a cluster that has been idle this long"
+    """The Dask scheduler: one ECS task running `dask scheduler`."""
+
+    cpu: CpuUnits = Field(
+        1024,
+        description="CPU of the scheduler task in ECS CPU units (1024 = 1 vCPU). " + _FARGATE_SIZE,
     )
-    idle_action: IdleAction = Field(IdleAction.SCALE_TO_ZERO)
+    memory: MemoryMiB = Field(4096, description="Memory of the scheduler task in MiB.")
+    port: Port = Field(
+        8786, description="TCP port the scheduler listens on for workers and clients."
+    )
+    dashboard_port: Port = Field(
+        8787,
+        description="TCP port of the scheduler's dashboard and HTTP API; the operator reads "
+        "the API to autoscale, detect idleness and retire workers gracefully.",
+    )
+    extra_args: list[str] = Field(
+        default_factory=list, description="Arguments appended to the `dask scheduler` command."
+    )
+    env: dict[EnvName, str] = Field(
+        default_factory=dict,
+        description="Environment variables of the scheduler container. " + _PLAIN_ENV,
+    )
+    idle_timeout_seconds: Annotated[int, Field(ge=1)] | None = Field(
+        None,
+        description="Seconds without Dask tasks after which the cluster counts as idle and "
+        "idleAction applies. Default: unset, never idle.",
+    )
+    idle_action: IdleAction = Field(
+        IdleAction.SCALE_TO_ZERO,
+        description="What an idle cluster does: ScaleToZero stops the workers and keeps the "
+        "scheduler, starting workers again when work arrives; Delete deletes this object, and "
+        "with it the AWS resources as deletionPolicy says.",
+    )
 
 
 class WorkerSpec(CamelModel):
-    replicas: Annotated[int, Field(ge=0, le=10000)] = 1
-    cpu: CpuUnits = 4096
-    memory: MemoryMiB = 16384
-    nthreads: Annotated[int, Field(ge=1)] | None = None
-    memory_limit: str | None = Field(None, description="dask worker --memory-limit, e.g. 14GiB")
-    gpu: Annotated[int, Field(ge=0, le=8)] = 0
-    extra_args: list[str] = Field(default_factory=list)
-    env: dict[EnvName, str] = Field(default_factory=dict)
-    spot: bool = Field(False, description="Run workers on FARGATE_SPOT")
-    spot_fallback: bool = Field(True, description="Use on-demand when Spot has no capacity")
+    """The Dask workers: one ECS task each, running `dask worker` (`dask cuda worker` with
+    GPUs)."""
 
-
-class AutoscalingSpec(CamelModel):
-    model_config = ConfigDict(
-        json_schema_extra=cel(
-            CelRule("self.minimum <= self.maximum", "autoscaling.minimum must not exceed maximum")
-        )
+    replicas: Annotated[int, Field(ge=0, le=10000)] = Field(
+        1,
+        description="Number of worker tasks; `kubectl scale` sets it. With spec.autoscaling "
+        "it is only the starting size.",
+    )
+    cpu: CpuUnits = Field(
+        4096,
+        description="CPU of each worker task in ECS CPU units (1024 = 1 vCPU); also sets the "
+        "default nthreads. " + _FARGATE_SIZE,
+    )
+    memory: MemoryMiB = Field(
+        16384,
+        description="Memory of each worker task in MiB; also the default memoryLimit.",
+    )
+    nthreads: Annotated[int, Field(ge=1)] | None = Field(
+        None,
+        description="Threads per worker (dask worker --nthreads). Default: one per vCPU "
+        "(cpu / 1024, at least 1).",
+    )
+    memory_limit: str | None = Field(
+        None,
+        description="Dask's memory limit per worker (dask worker --memory-limit), e.g. "
+        "14GiB; Dask spills and pauses against it. Default: the task's memory.",
+    )
+    gpu: Annotated[int, Field(ge=0, le=8)] = Field(
+        0,
+        description="GPUs per worker task (an ECS GPU resource requirement); the workers "
+        "then run `dask cuda worker`, so the image needs dask-cuda. Needs launchType EC2 on "
+        "a cluster with GPU instances (clusterArn).",
+    )
+    extra_args: list[str] = Field(
+        default_factory=list, description="Arguments appended to the worker command."
+    )
+    env: dict[EnvName, str] = Field(
+        default_factory=dict,
+        description="Environment variables of the worker containers. " + _PLAIN_ENV,
+    )
+    spot: bool = Field(
+        False,
+        description="Run the workers on Fargate Spot (capacity provider FARGATE_SPOT): "
+        "cheaper, but AWS may stop them at two minutes' notice. The scheduler stays "
+        "on demand. Needs launchType FARGATE.",
+    )
+    spot_fallback: bool = Field(
+        True,
+        description="With spot: start the workers Fargate Spot has no capacity for on "
+        "demand instead of waiting for Spot capacity.",
     )
 
-    minimum: Annotated[int, Field(ge=0)] = 0
-    maximum: Annotated[int, Field(ge=0, le=10000)]
-    cooldown_seconds: Annotated[int, Field(ge=0)] = 30
 
-    @model_validator(mode="after")
-    def _bounds(self) -> Self:
-        if self.minimum > self.maximum:
-            raise ValueError(
-                f"autoscaling.minimum ({self.minimum}) must not exceed maximum ({self.maximum})"
-            )
-        return self
+class AutoscalingSpec(_Ruled):
+    """Adaptive scaling. When set, the operator owns the worker count: it follows the
+    scheduler's adaptive target within minimum and maximum, removing at most a quarter of
+    the workers a step, and workers.replicas (or `kubectl scale`) is only the starting
+    size. Unset: the cluster runs workers.replicas workers."""
+
+    minimum: Annotated[int, Field(ge=0)] = Field(
+        0, description="Fewest workers to keep, however idle; at most maximum."
+    )
+    maximum: Annotated[int, Field(ge=0, le=10000)] = Field(
+        description="Most workers to run, however busy."
+    )
+    cooldown_seconds: Annotated[int, Field(ge=0)] = Field(
+        30,
+        description="Seconds to wait after a change of the worker count before the next, "
+        "so the count does not flap.",
+    )
 
 
 class LogsSpec(CamelModel):
+    """CloudWatch Logs for the scheduler and worker containers (the awslogs log driver)."""
+
     group: Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[.\-_/#A-Za-z0-9]+$")] | (
         None
     ) = Field(
-        None, description="Existing log group to use (never deleted); default: one per cluster"
+        None,
+        description="Name of an existing log group to write to; used as it is, never "
+        "modified or deleted. Default: a group /dask-aws/<name>-<id> created for this "
+        "cluster and deleted with it.",
     )
-    retention_days: Annotated[int, Field(json_schema_extra={"enum": list(LOG_RETENTION_DAYS)})] = 7
-    stream_prefix: Annotated[str, Field(min_length=1, max_length=200)] = "dask"
+    retention_days: Annotated[int, Field(json_schema_extra={"enum": list(LOG_RETENTION_DAYS)})] = (
+        Field(
+            7,
+            description="Days CloudWatch Logs keeps the events of the created log group "
+            "(one of the values CloudWatch allows).",
+        )
+    )
+    stream_prefix: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        "dask",
+        description="Prefix of the log stream names (awslogs-stream-prefix): streams are "
+        "named <prefix>/<container>/<task id>.",
+    )
 
     @field_validator("retention_days")
     @classmethod
@@ -208,50 +346,39 @@ class LogsSpec(CamelModel):
         return value
 
 
-_FARGATE_RULES = [
-    CelRule(
-        "self.launchType != 'FARGATE' || ("
-        + fargate.cel_rule(f"self.{part}.cpu", f"self.{part}.memory")
-        + ")",
-        f"{part}: cpu/memory is not a Fargate task size; valid pairs: 256 with 512/1024/2048, "
-        "512 with 1024-4096, 1024 with 2048-8192, 2048 with 4096-16384, 4096 with 8192-30720 "
-        "(1024 steps), 8192 with 16384-61440 (4096 steps), 16384 with 32768-122880 (8192 steps)",
-        f".{part}",
+class DaskAwsClusterSpec(_Ruled):
+    """The desired Dask cluster: a scheduler and workers as Amazon ECS tasks, with the AWS
+    resources they need (ECS cluster, task definitions, IAM roles, security group, log
+    group). dask-aws creates what the spec does not name and deletes it with the object."""
+
+    image: Annotated[str, Field(min_length=1, max_length=1024)] = Field(
+        DEFAULT_IMAGE,
+        description="Container image of the scheduler and the workers. It must provide the "
+        "`dask` command (distributed), and dask-cuda for GPU workers. The operator may allow "
+        "only some registries.",
     )
-    for part in ("scheduler", "workers")
-]
-_SPEC_RULES = [
-    *_FARGATE_RULES,
-    CelRule(
-        "self.workers.gpu == 0 || self.launchType == 'EC2'",
-        "workers.gpu needs launchType EC2 on a GPU cluster (clusterArn): Fargate has no GPUs",
-        ".workers.gpu",
-    ),
-    CelRule(
-        "self.launchType != 'EC2' || has(self.clusterArn)",
-        "launchType EC2 needs clusterArn: dask-aws does not create EC2 capacity",
-        ".launchType",
-    ),
-    CelRule(
-        "!self.workers.spot || self.launchType == 'FARGATE'",
-        "workers.spot uses FARGATE_SPOT and needs launchType FARGATE",
-        ".workers.spot",
-    ),
-]
-
-
-class DaskAwsClusterSpec(CamelModel):
-    model_config = ConfigDict(json_schema_extra=cel(*_SPEC_RULES))
-
-    image: Annotated[str, Field(min_length=1, max_length=1024)] = DEFAULT_IMAGE
     region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")] | None = Field(
-        None, description="AWS region; default: the operator's or the session's"
+        None,
+        description="AWS region of every resource, e.g. us-east-1. Default: the operator's "
+        "(--region or DASK_AWS_REGION), else the AWS SDK's default region.",
     )
-    launch_type: LaunchType = LaunchType.FARGATE
+    launch_type: LaunchType = Field(
+        LaunchType.FARGATE,
+        description="ECS launch type of the scheduler and workers: FARGATE runs serverless "
+        "tasks; EC2 runs them on the container instances of an existing cluster (clusterArn), "
+        "the only way to get GPUs.",
+    )
     cluster_arn: ClusterArn | None = Field(
-        None, description="Existing ECS cluster to run in (used, never modified or deleted)"
+        None,
+        description="ARN of an existing ECS cluster to run the tasks in; used as it is, never "
+        "modified or deleted. Default: an ECS cluster created for this object. Required "
+        "for launchType EC2.",
     )
-    platform_version: str | None = Field(None, description="Fargate platform version")
+    platform_version: str | None = Field(
+        None,
+        description="Fargate platform version of the tasks, e.g. 1.4.0. Default: LATEST. "
+        "Ignored for launchType EC2.",
+    )
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     iam: IamSpec = Field(default_factory=IamSpec)
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
@@ -260,43 +387,121 @@ class DaskAwsClusterSpec(CamelModel):
     logs: LogsSpec = Field(default_factory=LogsSpec)
     secrets: dict[EnvName, SecretArn] = Field(
         default_factory=dict,
-        description="Environment variable name -> Secrets Manager or SSM parameter ARN, "
-        "delivered through the ECS secrets field",
+        description="Environment variables filled from AWS: variable name -> ARN of a "
+        "Secrets Manager secret or SSM parameter. ECS injects them into the scheduler and the "
+        "workers (the container definitions' secrets field), so values never appear in the "
+        "task definition; the created execution role may read exactly these ARNs. A name "
+        "must not also be in scheduler.env or workers.env.",
     )
     tags: dict[
         Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]
-    ] = Field(default_factory=dict, description="Tags for every AWS resource created")
-    deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
+    ] = Field(
+        default_factory=dict,
+        description=f"AWS tags for every resource dask-aws creates, next to its own "
+        f"dask-aws.io/ tags. At most {MAX_USER_TAGS}; keys must not start with "
+        f"{' or '.join(RESERVED_TAG_PREFIXES)}.",
+    )
+    deletion_policy: DeletionPolicy = Field(
+        DeletionPolicy.DELETE,
+        description="What deleting this object does on AWS. Delete: stop the tasks and "
+        "delete every resource dask-aws created (never what the spec names) before the object "
+        "goes. Retain: stop and delete nothing, and tag what dask-aws created "
+        "dask-aws.io/retained=true.",
+    )
 
-    @model_validator(mode="after")
-    def _cross_field(self) -> Self:
-        errors = list(self._errors())
-        if errors:
-            raise ValueError("; ".join(errors))
-        return self
 
-    def _errors(self) -> list[str]:
-        errors: list[str] = []
-        if self.launch_type is LaunchType.FARGATE:
-            for part, size in (("scheduler", self.scheduler), ("workers", self.workers)):
-                error = fargate.fargate_size_error(size.cpu, size.memory)
-                if error:
-                    errors.append(f"{part}: {error}")
-        if self.workers.gpu and self.launch_type is not LaunchType.EC2:
-            errors.append(
-                "workers.gpu needs launchType EC2 on a GPU cluster (clusterArn): "
-                "Fargate has no GPUs"
-            )
-        if self.launch_type is LaunchType.EC2 and not self.cluster_arn:
-            errors.append("launchType EC2 needs clusterArn: dask-aws does not create EC2 capacity")
-        if self.workers.spot and self.launch_type is not LaunchType.FARGATE:
-            errors.append("workers.spot uses FARGATE_SPOT and needs launchType FARGATE")
-        clash = set(self.secrets) & (set(self.scheduler.env) | set(self.workers.env))
-        if clash:
-            errors.append(f"secrets and env both define {', '.join(sorted(clash))}")
-        if len(self.tags) > MAX_USER_TAGS:
-            errors.append(f"tags: at most {MAX_USER_TAGS} tags, got {len(self.tags)}")
-        for key in self.tags:
-            if key.lower().startswith(RESERVED_TAG_PREFIXES):
-                errors.append(f"tags: the key {key!r} uses a reserved prefix")
-        return errors
+def _fargate_size(part: Literal["scheduler", "workers"]) -> Rule[DaskAwsClusterSpec]:
+    def size_error(spec: DaskAwsClusterSpec) -> str | None:
+        size = spec.scheduler if part == "scheduler" else spec.workers
+        return fargate.fargate_size_error(size.cpu, size.memory)
+
+    return Rule(
+        model=DaskAwsClusterSpec,
+        cel="self.launchType != 'FARGATE' || ("
+        + fargate.cel_rule(f"self.{part}.cpu", f"self.{part}.memory")
+        + ")",
+        message=f"{part}: cpu/memory is not a Fargate task size; valid pairs: 256 with "
+        "512/1024/2048, 512 with 1024-4096, 1024 with 2048-8192, 2048 with 4096-16384, 4096 "
+        "with 8192-30720 (1024 steps), 8192 with 16384-61440 (4096 steps), 16384 with "
+        "32768-122880 (8192 steps)",
+        field_path=f".{part}",
+        check=lambda s: s.launch_type is not LaunchType.FARGATE or size_error(s) is None,
+        explain=lambda s: f"{part}: {size_error(s)}",
+    )
+
+
+def _env_clash(spec: DaskAwsClusterSpec) -> set[str]:
+    return set(spec.secrets) & (set(spec.scheduler.env) | set(spec.workers.env))
+
+
+def _reserved_tags(spec: DaskAwsClusterSpec) -> list[str]:
+    return [key for key in spec.tags if key.lower().startswith(RESERVED_TAG_PREFIXES)]
+
+
+# Row order is the order of the messages in a combined error. Not annotated: as
+# tuple[Rule[Any], ...] mypy would stop checking the rows' lambdas against their model.
+RULES = (
+    Rule(
+        model=AutoscalingSpec,
+        cel="self.minimum <= self.maximum",
+        message="autoscaling.minimum must not exceed maximum",
+        check=lambda a: a.minimum <= a.maximum,
+        explain=lambda a: (
+            f"autoscaling.minimum ({a.minimum}) must not exceed maximum ({a.maximum})"
+        ),
+    ),
+    _fargate_size("scheduler"),
+    _fargate_size("workers"),
+    Rule(
+        model=DaskAwsClusterSpec,
+        cel="self.workers.gpu == 0 || self.launchType == 'EC2'",
+        message="workers.gpu needs launchType EC2 on a GPU cluster (clusterArn): "
+        "Fargate has no GPUs",
+        field_path=".workers.gpu",
+        check=lambda s: not s.workers.gpu or s.launch_type is LaunchType.EC2,
+    ),
+    Rule(
+        model=DaskAwsClusterSpec,
+        cel="self.launchType != 'EC2' || has(self.clusterArn)",
+        message="launchType EC2 needs clusterArn: dask-aws does not create EC2 capacity",
+        field_path=".launchType",
+        check=lambda s: s.launch_type is not LaunchType.EC2 or bool(s.cluster_arn),
+    ),
+    Rule(
+        model=DaskAwsClusterSpec,
+        cel="!self.workers.spot || self.launchType == 'FARGATE'",
+        message="workers.spot uses FARGATE_SPOT and needs launchType FARGATE",
+        field_path=".workers.spot",
+        check=lambda s: not s.workers.spot or s.launch_type is LaunchType.FARGATE,
+    ),
+    Rule(
+        model=DaskAwsClusterSpec,
+        cel="!has(self.secrets) || self.secrets.all(k, "
+        "!(has(self.scheduler.env) && k in self.scheduler.env) && "
+        "!(has(self.workers.env) && k in self.workers.env))",
+        field_path=".secrets",
+        message="secrets and env must not define the same variable",
+        check=lambda s: not _env_clash(s),
+        explain=lambda s: f"secrets and env both define {', '.join(sorted(_env_clash(s)))}",
+    ),
+    Rule(
+        model=DaskAwsClusterSpec,
+        cel=f"!has(self.tags) || size(self.tags) <= {MAX_USER_TAGS}",
+        field_path=".tags",
+        message=f"tags: at most {MAX_USER_TAGS} tags",
+        check=lambda s: len(s.tags) <= MAX_USER_TAGS,
+        explain=lambda s: f"tags: at most {MAX_USER_TAGS} tags, got {len(s.tags)}",
+    ),
+    Rule(
+        model=DaskAwsClusterSpec,
+        cel="!has(self.tags) || self.tags.all(k, "
+        + " && ".join(f"!k.lowerAscii().startsWith('{p}')" for p in RESERVED_TAG_PREFIXES)
+        + ")",
+        field_path=".tags",
+        message=f"tags: keys must not start with {' or '.join(RESERVED_TAG_PREFIXES)}",
+        check=lambda s: not _reserved_tags(s),
+        explain=lambda s: "; ".join(
+            f"tags: the key {key!r} uses a reserved prefix" for key in _reserved_tags(s)
+        ),
+    ),
+)

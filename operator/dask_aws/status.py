@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from dask_aws.camel import CamelModel
 
@@ -27,41 +28,132 @@ class ConditionType(StrEnum):
 
 
 class Condition(CamelModel):
-    type: ConditionType
-    status: str = Field(pattern=r"^(True|False|Unknown)$")
-    reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
-    message: str = ""
-    last_transition_time: str
-    observed_generation: int | None = None
+    """One Kubernetes condition (the metav1.Condition fields)."""
+
+    type: ConditionType = Field(
+        description="Ready: the scheduler and every desired worker run. Reconciling: the "
+        "operator is changing something. Stalled: it cannot go on until the spec changes."
+    )
+    status: str = Field(
+        pattern=r"^(True|False|Unknown)$", description="Whether it holds: True, False or Unknown."
+    )
+    reason: str = Field(
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+        description="Why, in one CamelCase word for tools, e.g. Running or ClusterNotFound.",
+    )
+    message: str = Field("", description="Why, for people; AWS's error text included.")
+    last_transition_time: str = Field(
+        description="When status last changed, RFC 3339 in UTC (2006-01-02T15:04:05Z)."
+    )
+    observed_generation: int | None = Field(
+        None, description="The metadata.generation of the spec this condition judged."
+    )
 
 
 class WorkerCounts(CamelModel):
-    desired: int = 0
-    running: int = 0
-    pending: int = 0
+    """Worker tasks, counted at the latest reconcile."""
+
+    desired: int = Field(
+        0, description="Workers wanted: spec.workers.replicas, or the autoscaler's target."
+    )
+    running: int = Field(0, description="Worker tasks ECS reports RUNNING.")
+    pending: int = Field(0, description="Worker tasks started but not RUNNING yet.")
+
+
+class CreatedResource(CamelModel):
+    """An AWS resource dask-aws created for this cluster. Recorded so that it is removed
+    even after the spec stops pointing at it (another region, a resource the user brings)
+    and when the spec can no longer be read at deletion."""
+
+    kind: str = Field(
+        description="Which resource: cluster, execution-role, task-role, security-group, "
+        "log-group, scheduler-task-definition or worker-task-definition."
+    )
+    id: str = Field(description="The ARN, ID or name AWS knows it by.")
+    region: str = Field(description="The AWS region it lives in; empty for IAM (global).")
 
 
 class AwsStatus(CamelModel):
-    cluster_arn: str | None = None
-    execution_role_arn: str | None = None
-    task_role_arn: str | None = None
-    security_group_id: str | None = None
-    log_group: str | None = None
-    scheduler_task_definition_arn: str | None = None
-    worker_task_definition_arn: str | None = None
-    scheduler_task_arn: str | None = None
+    """The AWS resources this cluster uses, whether dask-aws created them or the spec named
+    them: where to look in the AWS console."""
+
+    cluster_arn: str | None = Field(None, description="ARN of the ECS cluster of the tasks.")
+    execution_role_arn: str | None = Field(None, description="ARN of the IAM task execution role.")
+    task_role_arn: str | None = Field(None, description="ARN of the IAM task role.")
+    security_group_id: str | None = Field(
+        None, description="ID of the tasks' (first) EC2 security group."
+    )
+    log_group: str | None = Field(None, description="Name of the CloudWatch Logs log group.")
+    scheduler_task_definition_arn: str | None = Field(
+        None, description="ARN, with revision, of the scheduler's ECS task definition."
+    )
+    worker_task_definition_arn: str | None = Field(
+        None, description="ARN, with revision, of the workers' ECS task definition."
+    )
+    scheduler_task_arn: str | None = Field(None, description="ARN of the scheduler's ECS task.")
+    created: list[CreatedResource] = Field(
+        default_factory=list,
+        description="Every AWS resource dask-aws created for this cluster and has not removed "
+        "yet, wherever it is; deletion removes (or, with Retain, keeps) exactly these.",
+    )
 
 
 class ClusterStatus(CamelModel):
-    phase: Phase = Phase.PENDING
-    conditions: list[Condition] = Field(default_factory=list)
-    observed_generation: int | None = None
-    scheduler_address: str | None = None
-    dashboard_address: str | None = None
-    replicas: int = Field(0, description="Running workers (the scale subresource reads it)")
+    """What the operator last saw and did. Tools should read conditions (kstatus: Ready,
+    Reconciling, Stalled) and observedGeneration; phase is a summary for people."""
+
+    phase: Phase = Field(
+        Phase.PENDING,
+        description="A summary for people: Pending (not reconciled yet), Creating (the "
+        "scheduler is starting), Running (all as the spec says), Scaling (workers starting or "
+        "stopping), Degraded (the scheduler is being replaced), Failed (stuck until the spec "
+        "changes: see the Stalled condition), Deleting (AWS resources going).",
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="The Ready, Reconciling and Stalled conditions, one of each type; "
+        "`kubectl wait --for=condition=Ready` reads them.",
+    )
+    observed_generation: int | None = Field(
+        None, description="The metadata.generation of the spec this status describes."
+    )
+    scheduler_address: str | None = Field(
+        None,
+        description="Where Dask clients connect: tcp://<scheduler task IP>:<port>. "
+        "Unset until the scheduler task runs.",
+    )
+    dashboard_address: str | None = Field(
+        None, description="URL of the Dask dashboard: http://<scheduler task IP>:<port>/status."
+    )
+    replicas: int = Field(
+        0, description="Running workers (the scale subresource and the Running column)."
+    )
     workers: WorkerCounts = Field(default_factory=WorkerCounts)
     aws: AwsStatus = Field(default_factory=AwsStatus)
-    message: str | None = Field(None, description="The latest notable outcome, for people")
+    message: str | None = Field(
+        None, description="The latest notable outcome, for people (an AWS error, a fallback)."
+    )
+
+    @property
+    def ready(self) -> bool:
+        """The one answer to "is it Ready?" for every front end."""
+        return self.condition_is(ConditionType.READY)
+
+    def condition_is(self, type_: ConditionType) -> bool:
+        return any(c.type is type_ and c.status == "True" for c in self.conditions)
+
+    def condition(self, type_: ConditionType) -> Condition | None:
+        return next((c for c in self.conditions if c.type is type_), None)
+
+    @classmethod
+    def lenient(cls, raw: Any) -> ClusterStatus:
+        """What the API server holds, ignoring fields this version does not know; an
+        unreadable status counts as none (the next step writes a fresh one)."""
+        try:
+            known = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
+            return cls.model_validate({k: v for k, v in dict(raw or {}).items() if k in known})
+        except ValidationError:
+            return cls()
 
 
 def now() -> str:

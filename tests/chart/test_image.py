@@ -88,6 +88,14 @@ def test_multi_stage_with_a_lean_non_root_final_stage() -> None:
     assert [w for w, _ in final][-1] == "ENTRYPOINT"
 
 
+def test_the_image_installs_no_extra_so_no_local_aws() -> None:
+    installs = [a for w, a in _instructions() if w == "RUN" and "pip install" in a]
+    assert installs
+    for command in installs:
+        words = command.split("pip install", 1)[1].split("&&", 1)[0].split()
+        assert [w for w in words if not w.startswith("-")] == ["."], command
+
+
 def test_entrypoint_is_the_operator_and_matches_the_chart() -> None:
     assert entrypoint() == ["dask-aws", "operator"]
     scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]

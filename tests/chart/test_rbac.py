@@ -20,10 +20,12 @@ import pytest
 
 from dask_aws.engine.scheduler_api import host_of
 from tests.chart.helpers import CHART, DeployedOperator, documents
-from tests.engine.helpers import aws_for, tagged_resources
+from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.leaks import tagged_resources
 from tests.fixtures.operator import free_port
+from tests.fixtures.polling import wait_for
 from tests.k8s.controlplane import ControlPlane
-from tests.operator.helpers import apply, event_reasons, get, manifest, ready, wait_for
+from tests.operator.helpers import apply, event_reasons, get, manifest, ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.k8s]
 SMALL = {"replicas": 1, "cpu": 512, "memory": 1024}
@@ -166,7 +168,10 @@ def test_namespaced_release_runs_a_lifecycle_and_nothing_more(
 
         untouched = get(k8s, other, "elsewhere")
         assert untouched is not None
-        assert "status" not in untouched and not untouched["metadata"].get("finalizers")
+        # Only the CRD's defaults: no operator ever wrote its status or took it over.
+        assert untouched["status"].get("observedGeneration") == 0
+        assert "conditions" not in untouched["status"]
+        assert not untouched["metadata"].get("finalizers")
         assert _forbidden(operator.log_text()) == []
         print(
             f"namespaced: Ready {ready_after:.1f}s after start; "

@@ -6,9 +6,12 @@ import json
 from typing import Any
 
 from dask_aws.aws.iam_roles import TRUST_POLICY as TRUST
+from dask_aws.aws.tags import RETAINED
 from dask_aws.engine.delete import delete
 from dask_aws.engine.reconcile import reconcile
-from tests.engine.helpers import aws_for, converge, tagged_resources, target
+from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.engine import converge, target
+from tests.fixtures.leaks import tagged_resources
 
 
 def test_adopted_cluster_and_roles_survive_delete(local_aws_simulated: Any) -> None:
@@ -77,4 +80,4 @@ def test_retain_policy_keeps_everything_and_marks_it(local_aws_simulated: Any) -
     assert status.aws.cluster_arn in left and status.aws.security_group_id in left
     role = status.aws.task_role_arn.rsplit("/", 1)[1]
     role_tags = {t["Key"]: t["Value"] for t in aws.iam.list_role_tags(RoleName=role)["Tags"]}
-    assert role_tags["dask-aws.io/retained"] == "true"
+    assert role_tags[RETAINED] == "true"

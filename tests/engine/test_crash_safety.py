@@ -13,7 +13,9 @@ import pytest
 from dask_aws.aws.found import Target
 from dask_aws.engine.delete import delete
 from dask_aws.engine.reconcile import reconcile
-from tests.engine.helpers import READ_PREFIXES, aws_for, converge, tagged_resources, target
+from tests.fixtures.aws_clients import READ_PREFIXES, aws_for
+from tests.fixtures.engine import converge, target
+from tests.fixtures.leaks import tagged_resources
 
 
 class Crash(BaseException):
@@ -91,7 +93,7 @@ def test_sigkilled_process_mid_create_is_finished_by_another(local_aws_simulated
         from dask_aws.engine.reconcile import reconcile
         from dask_aws.names import Owner
         from dask_aws.spec import DaskAwsClusterSpec
-        from tests.engine.helpers import aws_for
+        from tests.fixtures.aws_clients import aws_for
         aws, log = aws_for({local_aws_simulated.endpoint_url!r})
         def die(model, **_):
             if model.name == "RunTask" and log.calls.count("RunTask") == 2:

@@ -3,12 +3,17 @@ fall back to on-demand, and errors that outlast the retries surface with AWS's t
 
 from __future__ import annotations
 
+import socket
 import time
+from dataclasses import replace
 from typing import Any
+
+from botocore.config import Config
 
 from dask_aws.engine.delete import delete
 from dask_aws.engine.reconcile import reconcile
-from tests.engine.helpers import aws_for, converge, target
+from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.engine import converge, target
 
 
 def _attempts(session: Any) -> list[str]:
@@ -68,4 +73,48 @@ def test_errors_outlasting_retries_are_reported_with_aws_text(local_aws_simulate
     reconciling = [c for c in result.status.conditions if c.type.value == "Reconciling"]
     assert reconciling and reconciling[0].status == "True"
     assert converge(aws, tgt).ready
+    assert delete(aws, tgt).done
+
+
+def test_aws_refusing_a_spec_value_stalls_instead_of_retrying(local_aws_simulated: Any) -> None:
+    aws, log = aws_for(local_aws_simulated.endpoint_url)
+    missing = "arn:aws:iam::123456789012:policy/does-not-exist"
+    tgt = target("nopolicy", iam={"taskRolePolicies": [missing]})
+    result = reconcile(aws, tgt)
+    assert result.error is not None and result.requeue_after is None  # not retried
+    assert "AttachRolePolicy failed (NoSuchEntity)" in result.error.message
+    assert missing in result.error.message  # AWS's own text names the policy
+    stalled = [c for c in result.status.conditions if c.type.value == "Stalled"]
+    assert stalled and stalled[0].status == "True"
+    assert "RunTask" not in log.calls
+    assert delete(aws, tgt).done
+
+
+def test_unknown_region_stalls_without_a_call_and_deletes_at_once(
+    local_aws_simulated: Any,
+) -> None:
+    aws, log = aws_for(local_aws_simulated.endpoint_url)
+    nowhere = aws.in_region("us-esat-1")  # a typo botocore would send to a missing endpoint
+    tgt = target("typo", region="us-esat-1")
+    result = reconcile(nowhere, tgt)
+    assert result.error is not None and result.error.reason == "UnknownRegion"
+    assert result.requeue_after is None and log.calls == []
+    assert delete(nowhere, tgt).done
+
+
+def test_unreachable_aws_keeps_the_cluster_and_says_so(local_aws_simulated: Any) -> None:
+    aws, _ = aws_for(local_aws_simulated.endpoint_url)
+    tgt = target("outage")
+    ready = converge(aws, tgt)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # a port nothing listens on: connection refused
+        down = replace(aws, endpoint_url=f"http://127.0.0.1:{closed.getsockname()[1]}")
+        down.config = down.config.merge(Config(retries={"total_max_attempts": 1}))
+        during = reconcile(down, tgt, previous=ready.status)
+    assert during.error is not None and during.error.reason == "AwsUnreachable"
+    assert during.requeue_after is not None  # retried
+    assert during.status.phase == ready.status.phase  # not declared gone
+    assert during.status.scheduler_address == ready.status.scheduler_address
+    after = reconcile(aws, tgt, previous=during.status)
+    assert after.ready and after.error is None
     assert delete(aws, tgt).done

@@ -8,9 +8,11 @@ from typing import Any
 from dask_aws.aws.found import Target
 from dask_aws.engine.delete import delete
 from dask_aws.engine.reconcile import reconcile
-from dask_aws.names import Owner
+from dask_aws.names import LOG_GROUP_PREFIX, Owner
 from dask_aws.status import Phase
-from tests.engine.helpers import aws_for, converge, tagged_resources, target
+from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.engine import converge, target
+from tests.fixtures.leaks import tagged_resources
 
 
 def _scale(tgt: Target, replicas: int) -> Target:
@@ -46,7 +48,7 @@ def test_create_scale_up_scale_down_delete(local_aws_simulated: Any) -> None:
     tgt = _scale(tgt, 5)
     first = reconcile(aws, tgt)
     # Nothing listens in simulated mode: graceful retirement fell back, and status says so.
-    assert first.status.message and "could not retire 35 worker(s)" in first.status.message
+    assert first.status.message and "Could not retire 35 worker(s)" in first.status.message
     assert "RetireFallback" in [e.reason for e in first.events]
     result = converge(aws, tgt)
     assert result.status.replicas == 5
@@ -72,7 +74,7 @@ def test_status_reports_every_aws_resource(local_aws_simulated: Any) -> None:
     assert arns.execution_role_arn and arns.execution_role_arn.endswith("-exec")
     assert arns.task_role_arn and arns.task_role_arn.endswith("-task")
     assert arns.security_group_id and arns.security_group_id.startswith("sg-")
-    assert arns.log_group and arns.log_group.startswith("/dask-aws/")
+    assert arns.log_group and arns.log_group.startswith(LOG_GROUP_PREFIX)
     assert arns.scheduler_task_arn and arns.worker_task_definition_arn
     conditions = {c.type.value: c for c in status.conditions}
     assert conditions["Ready"].status == "True"

@@ -3,69 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from dask_aws.aws.found import Found
-from dask_aws.aws.network import Network
-from dask_aws.aws.task_definitions import Refs
 from dask_aws.aws.tasks import Task
-from dask_aws.engine.observe import Observed
-from dask_aws.engine.plan import INFRA, plan
-
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-TD = {"scheduler": "arn:td/s:1", "worker": "arn:td/w:1"}
-
-
-def task(
-    n: int,
-    role: str = "worker",
-    status: str = "RUNNING",
-    scheduler: str | None = "s0",
-    age: int = 0,
-    stop_code: str | None = None,
-) -> Task:
-    live = status != "STOPPED"
-    return Task(
-        arn=f"arn:aws:ecs:us-east-1:1:task/c/{role[0]}{n}",
-        role=role,  # type: ignore[arg-type]
-        last_status=status,
-        desired_status="RUNNING" if live else "STOPPED",
-        task_definition_arn=TD[role],
-        ip=f"127.1.0.{n}" if status == "RUNNING" else None,
-        scheduler_task_id=None if role == "scheduler" else scheduler,
-        started_at=NOW - timedelta(minutes=age),
-        stopped_at=None if live else NOW - timedelta(minutes=1),
-        stop_code=stop_code,
-        stopped_reason="Essential container exited" if stop_code else None,
-        capacity_provider=None,
-    )
-
-
-def observed(tasks: list[Task], **found: Found | None) -> Observed:
-    ok = Found("x", ours=True)
-    return Observed(
-        network=Network("vpc-1", ("subnet-1",)),
-        refs=Refs("arn:exec", "arn:task", "/logs", "us-east-1"),
-        cluster=found.get("cluster", ok),
-        roles={"execution": ok, "task": ok},
-        security_groups=[ok],
-        log_group=ok,
-        task_definitions={r: Found(TD[r], ours=True) for r in TD},
-        tasks=tasks,
-    )
-
-
-SCHED = replace(task(0, "scheduler", age=60), arn="arn:aws:ecs:us-east-1:1:task/c/s0")
+from dask_aws.engine.plan import Rollout, plan
+from dask_aws.engine.resources import KEYS
+from tests.fixtures.observations import NOW, SCHED, TD, observed, task
 
 
 def test_empty_account_plans_every_resource_and_the_scheduler_only() -> None:
     empty = observed([])
-    empty.cluster = None
-    empty.task_definitions = {"scheduler": None, "worker": None}
-    empty.roles = {"execution": None, "task": None}
-    empty.security_groups, empty.log_group = [], None
+    empty.found = dict.fromkeys(KEYS)
     steps = plan(empty, 10, NOW)
-    assert steps.ensure == list(INFRA)
+    assert steps.ensure == list(KEYS)
     assert steps.run_scheduler and steps.run_workers == 0  # workers need its address
 
 
@@ -108,3 +58,93 @@ def test_pending_scheduler_means_wait() -> None:
     starting = replace(SCHED, last_status="PENDING", ip=None)
     steps = plan(observed([starting]), 5, NOW)
     assert not steps.mutates
+
+
+def failed_start(n: int, seconds_ago: int, definition: str = TD["worker"]) -> Task:
+    stopped = NOW - timedelta(seconds=seconds_ago)
+    return replace(
+        task(n, status="STOPPED", stop_code="EssentialContainerExited"),
+        started_at=stopped - timedelta(seconds=2),
+        stopped_at=stopped,
+        task_definition_arn=definition,
+        exit_code=1,
+    )
+
+
+def test_a_worker_that_died_as_it_started_once_is_replaced_at_once() -> None:
+    steps = plan(observed([SCHED, task(1), failed_start(9, seconds_ago=1)]), 2, NOW)
+    assert steps.run_workers == 1 and steps.crash_loop is None
+
+
+def test_each_further_failed_start_in_a_row_doubles_the_delay() -> None:
+    two = [failed_start(7, seconds_ago=40), failed_start(8, seconds_ago=3)]
+    steps = plan(observed([SCHED, task(1), *two]), 2, NOW)
+    assert steps.run_workers == 0 and steps.retry_at == NOW + timedelta(seconds=7)
+    assert plan(observed([SCHED, task(1), *two[:1], failed_start(8, 11)]), 2, NOW).run_workers
+    three = [failed_start(6, seconds_ago=60), *two]
+    assert plan(observed([SCHED, task(1), *three]), 2, NOW).retry_at == NOW + timedelta(seconds=17)
+
+
+def test_four_failed_starts_stop_launching_and_name_the_reason() -> None:
+    failures = [failed_start(n, seconds_ago=200 - n) for n in (5, 6, 7, 8)]
+    steps = plan(observed([SCHED, task(1), *failures]), 2, NOW)
+    assert steps.run_workers == 0 and steps.crash_loop is not None
+    component, verdict = steps.crash_loop
+    assert component == "worker" and verdict.failures == 4
+    assert verdict.reason == "Essential container exited (exit code 1)"
+
+
+def test_failures_of_an_older_definition_or_before_a_healthy_run_do_not_count() -> None:
+    old = [failed_start(n, seconds_ago=30 + n, definition="arn:td/w:0") for n in (5, 6, 7, 8)]
+    assert plan(observed([SCHED, task(1), *old]), 2, NOW).run_workers == 1
+    before = [failed_start(n, seconds_ago=500 + n) for n in (5, 6, 7, 8)]
+    healthy = replace(task(1), started_at=NOW - timedelta(seconds=300))
+    assert plan(observed([SCHED, healthy, *before]), 2, NOW).run_workers == 1
+
+
+def test_scheduler_that_dies_as_it_starts_is_not_relaunched_for_ever() -> None:
+    dead = [
+        replace(
+            failed_start(n, seconds_ago=100 - n, definition=TD["scheduler"]),
+            component="scheduler",
+            scheduler_task_id=None,
+        )
+        for n in (1, 2, 3, 4)
+    ]
+    steps = plan(observed(dead), 2, NOW)
+    assert not steps.run_scheduler and steps.crash_loop is not None
+    assert steps.crash_loop[0] == "scheduler"
+
+
+def outdated(n: int, age: int = 30) -> Task:
+    return replace(task(n, age=age), task_definition_arn="arn:td/w:0")
+
+
+def test_resize_starts_replacements_before_retiring_the_outdated_workers() -> None:
+    old = [outdated(1), outdated(2)]
+    steps = plan(observed([SCHED, *old]), 2, NOW)
+    assert steps.retire == [] and steps.run_workers == 1  # surge of 1 (25 %, at least one)
+    assert not steps.kept_workers and steps.outdated == old
+
+
+def test_an_outdated_worker_is_retired_once_its_replacement_runs() -> None:
+    old = [outdated(1, age=40), outdated(2, age=30)]
+    steps = plan(observed([SCHED, task(3), *old]), 2, NOW)
+    assert steps.retire == [old[0]] and steps.run_workers == 1  # oldest first
+    pending = replace(task(4), last_status="PENDING", ip=None)
+    waiting = plan(observed([SCHED, task(3), pending, old[1]]), 2, NOW)
+    assert waiting.retire == [] and waiting.run_workers == 0  # still at two running
+    done = plan(observed([SCHED, task(3), task(4), old[1]]), 2, NOW)
+    assert done.retire == [old[1]] and done.run_workers == 0
+
+
+def test_outdated_workers_that_are_not_running_yet_are_stopped_at_once() -> None:
+    starting = replace(outdated(1), last_status="PENDING", ip=None)
+    steps = plan(observed([SCHED, task(2), starting]), 2, NOW)
+    assert steps.retire == [starting] and steps.run_workers == 1
+
+
+def test_rollout_budget_allows_a_faster_roll() -> None:
+    old = [outdated(n) for n in range(1, 5)]
+    steps = plan(observed([SCHED, *old]), 4, NOW, rollout=Rollout(max_surge=4, max_unavailable=2))
+    assert len(steps.retire) == 2 and steps.run_workers == 4

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -12,17 +11,17 @@ from dask_aws.aws.found import Target
 from dask_aws.engine.delete import delete
 from dask_aws.engine.reconcile import reconcile
 from dask_aws.names import ResourceNames
-from tests.engine.helpers import aws_for, converge, tagged_resources, target
+from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.engine import converge, target
+from tests.fixtures.leaks import tagged_resources
+from tests.fixtures.polling import wait_for
 
 pytestmark = pytest.mark.slow
 SMALL = {"cpu": 512, "memory": 1024}
 
 
-def _wait_workers(client: Client, n: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while len(client.scheduler_info(n_workers=-1)["workers"]) != n:
-        assert time.monotonic() < deadline, client.scheduler_info(n_workers=-1)["workers"].keys()
-        time.sleep(0.2)
+def _workers(client: Client) -> int:
+    return len(client.scheduler_info(n_workers=-1)["workers"])
 
 
 def test_scale_down_retires_gracefully_and_keeps_data(local_aws: Any) -> None:
@@ -30,7 +29,7 @@ def test_scale_down_retires_gracefully_and_keeps_data(local_aws: Any) -> None:
     tgt = target("graceful", scheduler=SMALL, workers={"replicas": 3, **SMALL})
     status = converge(aws, tgt, timeout=120).status
     with Client(status.scheduler_address, timeout=30) as client:
-        _wait_workers(client, 3)
+        wait_for(lambda: _workers(client) == 3, 60, "3 workers", 0.2)
         assert client.submit(sum, range(101)).result() == 5050
         futures = client.scatter(list(range(30)), broadcast=False)
         held = {w for f in futures for w in client.who_has(f)[f.key]}
@@ -45,7 +44,7 @@ def test_scale_down_retires_gracefully_and_keeps_data(local_aws: Any) -> None:
         step = reconcile(aws, smaller)
         assert step.status.message is None, step.status.message  # no fallback needed
         assert "RetireFallback" not in [e.reason for e in step.events]
-        _wait_workers(client, 1)
+        wait_for(lambda: _workers(client) == 1, 60, "1 worker", 0.2)
         assert client.gather(futures) == list(range(30))  # retired workers handed data over
         assert converge(aws, smaller).status.replicas == 1
     assert delete(aws, smaller).done

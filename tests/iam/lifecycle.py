@@ -17,12 +17,13 @@ from typing import Any
 
 import boto3
 
-from dask_aws.aws import permissions, tags
+from dask_aws.aws import tags
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Target
 from dask_aws.engine.delete import delete
 from dask_aws.engine.reconcile import reconcile
 from dask_aws.errors import ACCESS_DENIED
+from dask_aws.iam import permissions
 from dask_aws.names import Owner
 from dask_aws.spec import DaskAwsClusterSpec, DeletionPolicy
 
@@ -51,7 +52,7 @@ OPTIONS = {
 }
 
 
-def session(endpoint: str, key: Any) -> boto3.Session:
+def session(key: Any) -> boto3.Session:
     """A session for an access key (a CreateAccessKey reply), or the bootstrap one."""
     return boto3.Session(
         aws_access_key_id=key["AccessKeyId"] if key else "bootstrap",
@@ -66,13 +67,13 @@ class Identities:
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
         # Before enable_auth(): anything goes, so the bootstrap identity makes the admin.
-        bootstrap = session(endpoint, None).client("iam", endpoint_url=endpoint)
+        bootstrap = session(None).client("iam", endpoint_url=endpoint)
         bootstrap.create_user(UserName="admin")
         bootstrap.put_user_policy(
             UserName="admin", PolicyName="all", PolicyDocument=json.dumps(ADMIN_POLICY)
         )
         self.admin_key = bootstrap.create_access_key(UserName="admin")["AccessKey"]
-        self.admin = Aws(session(endpoint, self.admin_key), REGION, endpoint_url=endpoint)
+        self.admin = Aws(session(self.admin_key), REGION, endpoint_url=endpoint)
 
     def user(self, name: str, document: dict[str, Any]) -> boto3.Session:
         """A new IAM user holding exactly `document`, as a customer managed policy."""
@@ -82,7 +83,7 @@ class Identities:
         ]
         iam.create_user(UserName=name)
         iam.attach_user_policy(UserName=name, PolicyArn=arn)
-        return session(self.endpoint, iam.create_access_key(UserName=name)["AccessKey"])
+        return session(iam.create_access_key(UserName=name)["AccessKey"])
 
 
 @dataclass(frozen=True)

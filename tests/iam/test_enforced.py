@@ -4,7 +4,7 @@ of that lifecycle fails (the policy is minimal).
 
 What moto cannot show: conditions are not evaluated, resources are checked only for IAM
 roles, and implied actions (tag-on-create, iam:PassRole, the ECS service-linked role) are
-never asked for. Those rest on AWS's documentation (see dask_aws.aws.permissions).
+never asked for. Those rest on AWS's documentation (see dask_aws.iam.permissions).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from dask_aws.aws import permissions
+from dask_aws.iam import permissions
 from tests.iam.authserver import AuthAws
 from tests.iam.lifecycle import OPTIONS, Brought, Identities, Run, lifecycle
 

@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,9 +29,11 @@ import pytest
 import dask_aws.aws.clients
 import dask_aws.cluster.core
 from dask_aws import FargateCluster
-from dask_aws.aws import permissions, tags
+from dask_aws.aws import tags
 from dask_aws.aws.clients import Aws
-from dask_aws.gc import inventory
+from dask_aws.cluster.gc import inventory
+from dask_aws.iam import permissions
+from tests.fixtures.polling import wait_for
 from tests.iam.authserver import AuthAws
 from tests.iam.lifecycle import REGION, Identities, Run, _Recorder
 from tests.python_api.helpers import CHILD_PRELUDE, SMALL, read_line, spawn
@@ -73,8 +75,8 @@ def world() -> Iterator[World]:
     recording: list[Run] = []
     real_connect = dask_aws.aws.clients.connect
 
-    def connect(region: Any = None, session: Any = None, endpoint_url: Any = None) -> Aws:
-        aws = real_connect(region, session, endpoint_url)
+    def connect(*args: Any, **kwargs: Any) -> Aws:
+        aws = real_connect(*args, **kwargs)
         if recording:  # record the calls of the cluster under test
             _Recorder(aws.session, recording[-1])
         return aws
@@ -91,14 +93,6 @@ def world() -> Iterator[World]:
             {"dask_aws.heartbeat-interval": "1s", "dask_aws.reconcile-interval": "1s"}
         ):
             yield World(server, identities, recording)
-
-
-def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        time.sleep(0.2)
 
 
 def _heartbeat(admin: Aws, cluster_arn: str) -> float:
@@ -131,12 +125,12 @@ def library_run(world: World, user: str, without: tuple[str, ...] = ()) -> Run:
         assert status is not None and status.aws.cluster_arn
         arn = status.aws.cluster_arn
         first = _heartbeat(world.admin, arn)
-        _wait(lambda: _heartbeat(world.admin, arn) > first, 6, "heartbeat refreshed")
+        wait_for(lambda: _heartbeat(world.admin, arn) > first, 6, "heartbeat refreshed", 0.2)
 
     def scale() -> None:
         cluster = holder[0]
         cluster.scale(2)
-        _wait(lambda: len(cluster.scheduler_info["workers"]) == 2, 40, "2 workers")
+        wait_for(lambda: len(cluster.scheduler_info["workers"]) == 2, 40, "2 workers")
 
     def logs() -> None:
         cluster: Any = holder[0]  # distributed's get_logs is untyped

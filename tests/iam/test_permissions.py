@@ -16,14 +16,13 @@ from typing import Any
 import boto3
 import pytest
 
-from dask_aws.aws import iam_roles, permissions, tags
-from dask_aws.names import Owner, ResourceNames
+from dask_aws.iam import permissions
+from dask_aws.names import LOG_GROUP_PREFIX, NAME_PREFIX, Owner, ResourceNames
 
 PACKAGE = Path(permissions.__file__).resolve().parents[1]
 # The engine: the AWS resource modules and the steps that call them; the Python library
-# (cluster/) and `dask-aws gc` (gc.py) call AWS too.
+# and `dask-aws gc` (cluster/) call AWS too.
 ENGINE_DIRS = ("aws", "engine", "cluster")
-MODULE_FILES = ("gc.py",)
 SERVICES = ("ecs", "ec2", "iam", "logs", "sts")
 MANAGED_POLICY_LIMIT = 6144  # characters, whitespace not counted (IAM quota)
 
@@ -67,14 +66,12 @@ def calls_in(path: Path) -> set[str]:
 
 
 def engine_modules() -> dict[str, Path]:
-    modules = {
+    return {
         f"dask_aws.{d}.{p.stem}": p
         for d in ENGINE_DIRS
         for p in sorted((PACKAGE / d).glob("*.py"))
         if p.stem != "__init__"
     }
-    modules |= {f"dask_aws.{Path(f).stem}": PACKAGE / f for f in MODULE_FILES}
-    return modules
 
 
 def test_every_engine_call_is_declared_in_its_module_entry() -> None:
@@ -87,12 +84,12 @@ def test_every_engine_call_is_declared_in_its_module_entry() -> None:
         declared = {n.action for n in permissions.PERMISSIONS.get(module, ()) if n.direct}
         undeclared += [f"{module}: {c}" for c in sorted(calls - declared)]
         unused += [f"{module}: {c}" for c in sorted(declared - calls)]
-    assert undeclared == [], "add these to dask_aws.aws.permissions.PERMISSIONS"
+    assert undeclared == [], "add these to dask_aws.iam.permissions.PERMISSIONS"
     assert unused == [], "declared but never called by that module"
     assert scanned >= 45  # the scan sees the calls (guards against a silently empty scan)
     # Every module with an entry exists, and the library's and gc's are scanned.
     assert set(permissions.PERMISSIONS) <= set(engine_modules())
-    for module in ("dask_aws.cluster.liveness", "dask_aws.cluster.logs", "dask_aws.gc"):
+    for module in ("dask_aws.cluster.logs", "dask_aws.cluster.gc"):
         assert calls_in(engine_modules()[module]), module
 
 
@@ -100,7 +97,7 @@ def test_audiences() -> None:
     assert permissions.audience_of("dask_aws.aws.tasks") == "operator"
     assert permissions.audience_of("dask_aws.engine.delete") == "operator"
     assert permissions.audience_of("dask_aws.cluster.logs") == "library"
-    assert permissions.audience_of("dask_aws.gc") == "gc"
+    assert permissions.audience_of("dask_aws.cluster.gc") == "gc"
     for mode in permissions.MODES:
         operator = permissions.actions(mode)
         others: tuple[permissions.Audience, ...] = ("library", "gc")
@@ -171,12 +168,6 @@ def test_created_names_fall_inside_the_scoped_resources(owner: Owner) -> None:
     assert not allowed(f"arn:aws:ecs:{region}:{account}:cluster/production")
 
 
-def test_constants_match_the_code() -> None:
-    assert permissions.MANAGED_BY_TAG == tags.MANAGED_BY
-    assert permissions.MANAGED_BY_VALUE == tags.MANAGED_BY_VALUE
-    assert permissions.EXECUTION_POLICY == iam_roles.EXECUTION_POLICY
-
-
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dask_aws.cli", "iam-policy", *args],
@@ -222,12 +213,17 @@ def test_bring_your_own_changes_no_shared_infrastructure() -> None:
     assert not {a for a in byo if a.startswith(("ec2:", "logs:")) and ":Describe" not in a}
     assert not byo & {"ecs:CreateCluster", "ecs:DeleteCluster"}
     assert byo <= permissions.actions("create-all")
-    # ECS tags only on create (RegisterTaskDefinition, RunTask), never existing resources.
-    (tag,) = _statements(permissions.policy("bring-your-own"), "ecs:TagResource")
-    assert tag["Condition"]["StringEquals"]["ecs:CreateAction"] == [
+    # ECS tags on create (RegisterTaskDefinition, RunTask), and later only our own task
+    # definitions (Retain, heartbeat): never the user's cluster or anything else existing.
+    on_create, ours = sorted(
+        _statements(permissions.policy("bring-your-own"), "ecs:TagResource"),
+        key=lambda statement: "Condition" not in statement,
+    )
+    assert on_create["Condition"]["StringEquals"]["ecs:CreateAction"] == [
         "RegisterTaskDefinition",
         "RunTask",
     ]
+    assert ours["Resource"] == f"arn:aws:ecs:*:*:task-definition/{NAME_PREFIX}*:*"
 
 
 def test_create_all_attaches_only_the_execution_policy_by_default() -> None:
@@ -297,7 +293,7 @@ def test_library_heartbeat_tags_only_what_it_created() -> None:
         if s["Sid"] == "OurTaskDefinitions"
     ]
     assert ours["Action"] == ["ecs:TagResource"]
-    assert ours["Resource"] == "arn:aws:ecs:*:*:task-definition/dask-*:*"
+    assert ours["Resource"] == f"arn:aws:ecs:*:*:task-definition/{NAME_PREFIX}*:*"
     # create-all: the heartbeat goes on our cluster, already taggable by the operator policy.
     (cluster,) = [
         s
@@ -306,7 +302,7 @@ def test_library_heartbeat_tags_only_what_it_created() -> None:
     ]
     assert "ecs:TagResource" in cluster["Action"]
     (logs,) = _statements(permissions.policy("create-all", audience="library"), "logs:GetLogEvents")
-    assert logs["Resource"] == "arn:aws:logs:*:*:log-group:/dask-aws/*"
+    assert logs["Resource"] == f"arn:aws:logs:*:*:log-group:{LOG_GROUP_PREFIX}*"
 
 
 def test_gc_lists_roles_without_granting_iam_on_everything() -> None:

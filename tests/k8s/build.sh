@@ -2,6 +2,8 @@
 # Build the pinned Kubernetes test control plane: kube-apiserver, etcd,
 # kubectl and kube-controller-manager from this Go module (versions pinned in
 # go.mod / go.sum), and helm 3 via `go install helm.sh/helm/v3/cmd/helm@...`.
+# Also kstatus (cmd/kstatus), which tells how kstatus, an Argo CD health script
+# and Flux healthCheckExprs judge objects.
 #
 # The binaries land in ${DASK_AWS_CACHE:-$HOME/.cache/dask-aws}/k8s/<key>/bin,
 # where <key> names the pinned versions plus a hash of every build input, so a
@@ -53,7 +55,7 @@ inputs_hash=$(
 key="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}_${inputs_hash}"
 root="$cache/k8s"
 final="$root/$key"
-binaries=(kube-apiserver etcd kubectl kube-controller-manager helm)
+binaries=(kube-apiserver etcd kubectl kube-controller-manager kstatus helm)
 
 is_done() {
     [[ -f $final/.complete ]] || return 1
@@ -109,7 +111,7 @@ done
 (
     cd "$here"
     "$go_bin" build -trimpath -ldflags "$ldflags" -o "$tmp/bin/" \
-        ./cmd/kube-apiserver ./cmd/etcd ./cmd/kubectl ./cmd/kube-controller-manager
+        ./cmd/kube-apiserver ./cmd/etcd ./cmd/kubectl ./cmd/kube-controller-manager ./cmd/kstatus
 )
 log "Kubernetes binaries built after $((SECONDS - start))s"
 

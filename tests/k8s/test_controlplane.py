@@ -11,13 +11,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fixtures.k8s import crd_files, crds_dir
+from tests.fixtures.polling import wait_for
 from tests.k8s.controlplane import HERE, ControlPlane, pinned_versions
 
 pytestmark = pytest.mark.k8s
@@ -75,16 +75,6 @@ spec:
               phase: {type: string}
               replicas: {type: integer}
 """
-
-
-def wait_until(
-    predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.5
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def crd_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -284,7 +274,7 @@ def test_service_account_rbac(k8s: ControlPlane, dac_crd: Path, k8s_namespace: s
     }
     k8s.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
                                                        "items": [role, binding]}))  # fmt: skip
-    wait_until(lambda: can_i(k8s, kubeconfig, "list", CRD_NAME, "-n", ns), 15, "the RoleBinding")
+    wait_for(lambda: can_i(k8s, kubeconfig, "list", CRD_NAME, "-n", ns), 15, "the RoleBinding")
     k8s.kubectl("get", "dac", "-n", ns, kubeconfig=kubeconfig)
     # Exactly what the Role grants: no writes, nothing in other namespaces.
     assert not can_i(k8s, kubeconfig, "create", CRD_NAME, "-n", ns)
@@ -335,7 +325,7 @@ def test_garbage_collection_of_owned_secret(
         result = k8s.kubectl("get", "secret", "x-connection", "-n", ns, check=False)
         return "NotFound" in result.stderr
 
-    wait_until(gone, 120, "the garbage collector to delete the owned Secret")
+    wait_for(gone, 120, "the garbage collector to delete the owned Secret")
 
 
 def test_namespace_deletion_finishes(controllers: ControlPlane, dac_crd: Path) -> None:
@@ -389,7 +379,7 @@ def test_cli_runs_until_sigterm(k8s: ControlPlane, tmp_path: Path) -> None:
         k8s.kubectl("get", "namespaces", kubeconfig=kubeconfig)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-        wait_until(lambda: not any(_alive(pid) for pid in children), 5, "children to exit")
+        wait_for(lambda: not any(_alive(pid) for pid in children), 5, "children to exit")
     finally:
         if proc.poll() is None:
             proc.kill()

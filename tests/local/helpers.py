@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +10,7 @@ import boto3
 
 from dask_aws.local import LocalAws
 from tests.fixtures.local_aws import boto_session
+from tests.fixtures.polling import wait_for
 
 EXECUTION_ROLE = "arn:aws:iam::123456789012:role/ecsTaskExecutionRole"
 
@@ -87,25 +86,16 @@ def describe(env: Env, arns: list[str]) -> list[dict[str, Any]]:
     return tasks
 
 
-def wait_for(
-    env: Env,
-    arn: str,
-    predicate: Callable[[dict[str, Any]], bool],
-    timeout: float = 30.0,
-    interval: float = 0.1,
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    task: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        task = describe(env, [arn])[0]
-        if predicate(task):
-            return task
-        time.sleep(interval)
-    raise AssertionError(f"timed out; last state: {task.get('lastStatus')} {task}")
-
-
 def wait_status(env: Env, arn: str, status: str, timeout: float = 30.0) -> dict[str, Any]:
-    return wait_for(env, arn, lambda t: t["lastStatus"] == status, timeout)
+    """The task, described once its lastStatus is `status`."""
+    last: dict[str, Any] = {}
+
+    def check() -> dict[str, Any] | None:
+        last.clear()
+        last.update(describe(env, [arn])[0])
+        return dict(last) if last["lastStatus"] == status else None
+
+    return wait_for(check, timeout, lambda: f"{arn} {status}; last: {last}", interval=0.1)
 
 
 def task_ip(task: dict[str, Any]) -> str:

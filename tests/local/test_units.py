@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from dask_aws import fargate
+from dask_aws.local import patches
 from dask_aws.local.addresses import AddressPool
 from dask_aws.local.faults import FaultPlan, error_response
 from dask_aws.local.specs import bind_dask_command, container_argv, container_env
@@ -97,6 +99,27 @@ def test_fargate_units() -> None:
     assert parse_units("512", "gb") == 512
     assert parse_units("garbage", "vcpu") == -1
     assert 30720 in FARGATE_SIZES[4096] and 30720 not in FARGATE_SIZES[256]
+
+
+def test_the_local_fargate_sizes_agree_with_the_product() -> None:
+    # Two transcriptions of AWS's table: the local AWS's is the product's oracle.
+    assert {cpu: fargate.allowed_memory(cpu) for cpu in fargate.FARGATE_SIZES} == FARGATE_SIZES
+
+
+def test_patches_install_and_uninstall_from_one_table() -> None:
+    before = {patch: patch.target.__dict__[patch.name] for patch in patches.PATCHES}
+    assert len({(patch.target, patch.name) for patch in patches.PATCHES}) == len(before)
+    patches.install()
+    try:
+        patches.install()  # idempotent: the originals are still moto's own
+        for patch in patches.PATCHES:
+            installed = patch.target.__dict__[patch.name]
+            assert getattr(installed, "__func__", installed) is patch.replacement
+            original = before[patch]
+            assert patches.original(patch.replacement) is getattr(original, "__func__", original)
+    finally:
+        patches.uninstall()
+    assert {patch: patch.target.__dict__[patch.name] for patch in patches.PATCHES} == before
 
 
 def test_addresses_with_taken_dask_ports_are_skipped() -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
-T = TypeVar("T")
+from tests.fixtures.polling import wait_for
+
 SMALL = {"cpu": 512, "memory": 1024}
 
 
@@ -40,17 +39,6 @@ def get(k8s: Any, namespace: str, name: str) -> dict[str, Any] | None:
     return result
 
 
-def wait_for(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
-
-
 def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
     for c in ((obj or {}).get("status") or {}).get("conditions", []):
         if c["type"] == type_:
@@ -71,7 +59,11 @@ def ready(k8s: Any, namespace: str, name: str, timeout: float = 120) -> dict[str
             return obj
         return None
 
-    return wait_for(check, timeout, f"{name} Ready")
+    def seen() -> str:
+        status = (get(k8s, namespace, name) or {}).get("status") or {}
+        return f"{name} Ready; status now: {status}"
+
+    return wait_for(check, timeout, seen)
 
 
 def events(k8s: Any, namespace: str, name: str) -> list[dict[str, Any]]:

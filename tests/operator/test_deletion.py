@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
-from tests.engine.helpers import aws_for, tagged_resources
-from tests.operator.helpers import apply, event_reasons, get, manifest, ready, wait_for
+from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.leaks import tagged_resources
+from tests.fixtures.polling import wait_for
+from tests.operator.helpers import apply, event_reasons, events, get, manifest, ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.k8s]
 
@@ -28,6 +30,12 @@ def test_blocked_deletion_is_reported_then_completes(
     )
     assert "DeleteSecurityGroup" in blocked["status"]["message"]
     assert "DeletionBlocked" in event_reasons(k8s, ns, "stubborn")
+    # Events name the operator (`kubectl describe`'s From column), not the framework.
+    sources = {
+        ((e.get("source") or {}).get("component"), e.get("reportingComponent"))
+        for e in events(k8s, ns, "stubborn")
+    }
+    assert sources == {("dask-aws-operator", "dask-aws-operator")}, sources
     wait_for(lambda: get(k8s, ns, "stubborn") is None, 120, "deletion to finish")
     assert tagged_resources(aws_for(local_aws.endpoint_url)[0], uid) == []
     metrics = operator.metrics()

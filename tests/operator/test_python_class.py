@@ -9,8 +9,10 @@ from distributed import Client
 
 from dask_aws import DaskAwsCluster
 from dask_aws.kube_cluster import DaskAwsClusterError
-from tests.engine.helpers import aws_for, tagged_resources
-from tests.operator.helpers import SMALL, get, wait_for
+from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.leaks import tagged_resources
+from tests.fixtures.polling import wait_for
+from tests.operator.helpers import SMALL, get
 
 pytestmark = [pytest.mark.slow, pytest.mark.k8s]
 

@@ -10,11 +10,14 @@ import pytest
 from distributed import Client
 
 from dask_aws.aws.found import Target
+from dask_aws.aws.tags import RETAINED
 from dask_aws.engine.delete import delete
 from dask_aws.names import Owner
 from dask_aws.spec import DaskAwsClusterSpec
-from tests.engine.helpers import aws_for, tagged_resources
-from tests.operator.helpers import SMALL, apply, event_reasons, get, manifest, ready, wait_for
+from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.leaks import tagged_resources
+from tests.fixtures.polling import wait_for
+from tests.operator.helpers import SMALL, apply, event_reasons, get, manifest, ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.k8s]
 
@@ -128,7 +131,7 @@ def test_retain_keeps_aws_resources_and_marks_them(
     assert obj["status"]["aws"]["clusterArn"] in left
     group = obj["status"]["aws"]["securityGroupId"]
     tags = aws.ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["Tags"]
-    assert {"Key": "dask-aws.io/retained", "Value": "true"} in tags
+    assert {"Key": RETAINED, "Value": "true"} in tags
     # Clean up what was retained, as an administrator would, so the session leaks nothing.
     spec = DaskAwsClusterSpec.model_validate(obj["spec"])
     owner = Owner(uid=uid, name="keeper", namespace=ns)

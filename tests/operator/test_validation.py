@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.engine.helpers import aws_for, tagged_resources
-from tests.operator.helpers import apply, condition, get, manifest, wait_for
+from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.leaks import tagged_resources
+from tests.fixtures.polling import wait_for
+from tests.operator.helpers import apply, condition, get, manifest
 
 pytestmark = [pytest.mark.slow, pytest.mark.k8s]
 

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 from dask_aws.local import LocalAws
@@ -18,14 +17,6 @@ SMALL: dict[str, Any] = {
     "worker_cpu": 512,
     "worker_mem": 1024,
 }
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def task_processes(local: LocalAws, uid: str, aws: Any) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import pytest
 from dask_aws import FargateCluster
 from dask_aws.aws.clients import Aws
 from dask_aws.cluster.core import ClusterStartError
-from dask_aws.gc import inventory
+from dask_aws.cluster.gc import inventory
 from dask_aws.local import LocalAws
 from tests.python_api.helpers import SMALL
 

@@ -8,7 +8,8 @@ import signal
 import pytest
 
 from dask_aws.local import LocalAws
-from tests.engine.helpers import aws_for, tagged_resources
+from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.leaks import tagged_resources
 from tests.fixtures.local_aws import local_aws_env
 from tests.python_api.helpers import CHILD_PRELUDE, read_line, spawn, task_processes
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dask_aws.aws import tags
 from dask_aws.engine.plan import plan
 from dask_aws.names import Owner, ResourceNames
-from tests.engine.test_plan import NOW, SCHED, observed, task
+from tests.fixtures.observations import NOW, SCHED, observed, task
 
 
 def test_retire_first_stops_exactly_the_named_workers() -> None:

@@ -6,14 +6,16 @@ import io
 import time
 import uuid
 
-from dask_aws import gc
 from dask_aws.aws import tags
 from dask_aws.aws.found import Target
+from dask_aws.cluster import gc
 from dask_aws.engine.delete import delete
 from dask_aws.local import LocalAws
 from dask_aws.names import Owner
 from dask_aws.spec import DaskAwsClusterSpec
-from tests.engine.helpers import aws_for, converge, tagged_resources
+from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.engine import converge
+from tests.fixtures.leaks import tagged_resources
 
 SMALL_SPEC = {
     "scheduler": {"cpu": 512, "memory": 1024},

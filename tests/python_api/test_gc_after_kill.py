@@ -17,7 +17,8 @@ from distributed import Client
 from dask_aws import FargateCluster
 from dask_aws.aws import tags
 from dask_aws.local import LocalAws
-from tests.engine.helpers import aws_for, tagged_resources
+from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.leaks import tagged_resources
 from tests.fixtures.local_aws import local_aws_env
 from tests.python_api.helpers import CHILD_PRELUDE, SMALL, read_line, spawn, task_processes
 

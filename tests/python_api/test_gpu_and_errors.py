@@ -12,10 +12,11 @@ import pytest
 
 from dask_aws import ECSCluster, FargateCluster
 from dask_aws.cluster.core import ClusterStartError
-from dask_aws.gc import inventory
+from dask_aws.cluster.gc import inventory
 from dask_aws.local import LocalAws
 from dask_aws.spec import DEFAULT_GPU_IMAGE
-from tests.engine.helpers import aws_for, tagged_resources
+from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.leaks import tagged_resources
 from tests.python_api.helpers import SMALL
 
 

@@ -13,8 +13,10 @@ from distributed.core import Status
 
 from dask_aws import FargateCluster
 from dask_aws.local import LocalAws
-from tests.engine.helpers import aws_for, tagged_resources
-from tests.python_api.helpers import SMALL, task_processes, wait_for
+from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.leaks import tagged_resources
+from tests.fixtures.polling import wait_for
+from tests.python_api.helpers import SMALL, task_processes
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +35,7 @@ def test_compute_scale_adapt_close_leaves_nothing(
     uid = cluster.uid
     try:
         printed = capsys.readouterr().out
-        assert "created ECS cluster, execution role, task role, security group" in printed
+        assert "created the ECS cluster, execution role, task role, security group" in printed
         assert "workers 2/2 running (ready)" in printed
         with Client(cluster) as client:
             client.wait_for_workers(2, timeout=30)

@@ -7,6 +7,7 @@ import time
 import dask.config
 import pytest
 
+from dask_aws.aws import tags
 from dask_aws.cluster import options
 from dask_aws.spec import DEFAULT_GPU_IMAGE, DEFAULT_IMAGE, LaunchType
 
@@ -97,7 +98,7 @@ def test_gpu_workers_on_an_ec2_cluster() -> None:
         (options.ECS_KIND, {"cluster_arn": "gpu"}, "cluster_arn: String should match"),
         (options.FARGATE_KIND, {"fargate_use_private_ip": False}, "allowed_client_cidrs"),
         (options.FARGATE_KIND, {"environment": {"1BAD": "x"}}, "environment (1BAD)"),
-        (options.FARGATE_KIND, {"tags": {"dask-aws.io/x": "y"}}, "reserved prefix"),
+        (options.FARGATE_KIND, {"tags": {f"{tags.PREFIX}x": "y"}}, "reserved prefix"),
         (options.FARGATE_KIND, {"name": "Not_Valid"}, "name: the cluster name"),
         (options.FARGATE_KIND, {"volumes": []}, "volumes is not supported"),
         (options.FARGATE_KIND, {"cloudwatch_logs_default_retention": 2}, "must be one of 1, 3"),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
+
+from dask_aws.errors import DEFAULT_IDENTITY
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -45,6 +47,13 @@ class Aws:
     region: str
     endpoint_url: str | None = None  # the local AWS; None: AWS itself (or AWS_ENDPOINT_URL)
     config: Config = field(default_factory=retry_config)
+    identity: str = DEFAULT_IDENTITY  # who makes the calls, in the words of the front end
+
+    def in_region(self, region: str) -> Aws:
+        """The same identity and settings in another region (itself for "" or its own)."""
+        if not region or region == self.region:
+            return self
+        return replace(self, region=region)
 
     def client(self, service: str) -> Any:
         return self.session.client(  # type: ignore[call-overload]
@@ -76,6 +85,15 @@ class Aws:
         return self.sts.get_caller_identity()["Account"]
 
     @cached_property
+    def known_region(self) -> bool:
+        """Is this a region ECS has in any partition? A typo (us-esat-1) would otherwise
+        surface only as an unreachable endpoint, retried for ever."""
+        return any(
+            self.region in self.session.get_available_regions("ecs", partition)
+            for partition in self.session.get_available_partitions()
+        )
+
+    @cached_property
     def partition(self) -> str:
         return self.session.get_partition_for_region(self.region)
 
@@ -84,10 +102,12 @@ def connect(
     region: str | None = None,
     session: boto3.Session | None = None,
     endpoint_url: str | None = None,
+    identity: str = DEFAULT_IDENTITY,
 ) -> Aws:
     session = session or boto3.Session()
     return Aws(
         session=session,
         region=region or session.region_name or DEFAULT_REGION,
         endpoint_url=endpoint_url,
+        identity=identity,
     )

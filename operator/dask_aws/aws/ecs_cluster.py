@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 
 from dask_aws.aws import tags
 from dask_aws.aws.clients import Aws
@@ -43,6 +44,10 @@ def ensure(aws: Aws, target: Target) -> Found:
         tags=tags.as_ecs(tags.ownership(target.owner, target.spec.tags)),  # type: ignore[arg-type]
     )
     return Found(id=reply["cluster"]["clusterArn"], ours=True)
+
+
+def tag(aws: Aws, found: Found, values: Mapping[str, str]) -> None:
+    aws.ecs.tag_resource(resourceArn=found.id, tags=tags.as_ecs(values))  # type: ignore[arg-type]
 
 
 def delete(aws: Aws, found: Found) -> None:

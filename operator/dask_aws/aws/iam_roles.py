@@ -8,6 +8,7 @@ policies the spec lists. Roles the user brought (by ARN) are used and never touc
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -163,6 +164,10 @@ def ensure(aws: Aws, target: Target, kind: Kind) -> Found:
     for policy, document in want.inline.items():
         aws.iam.put_role_policy(RoleName=want.name, PolicyName=policy, PolicyDocument=document)
     return Found(id=arn, ours=True)
+
+
+def tag(aws: Aws, found: Found, values: Mapping[str, str]) -> None:
+    aws.iam.tag_role(RoleName=found.id.rsplit("/", 1)[1], Tags=tags.as_aws(values))  # type: ignore[arg-type]
 
 
 def delete(aws: Aws, found: Found) -> None:

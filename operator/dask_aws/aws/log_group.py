@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 
 from dask_aws.aws import tags
 from dask_aws.aws.clients import Aws
@@ -49,6 +50,10 @@ def ensure(aws: Aws, target: Target) -> Found:
         logGroupName=group_name, retentionInDays=target.spec.logs.retention_days
     )
     return Found(id=group_name, ours=True)
+
+
+def tag(aws: Aws, found: Found, values: Mapping[str, str]) -> None:
+    aws.logs.tag_log_group(logGroupName=found.id, tags=dict(values))
 
 
 def delete(aws: Aws, found: Found) -> None:

@@ -6,6 +6,7 @@ spec names security groups, those are used as they are and no group is created.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -78,8 +79,13 @@ def _find(aws: Aws, target: Target, network: Network) -> dict[str, Any] | None:
     return group
 
 
-def observe(aws: Aws, target: Target, network: Network) -> list[Found]:
-    """Every group the tasks use: the user's (untouched) or the one we own."""
+def ids(target: Target, found: Found | None) -> list[str]:
+    """The groups the tasks join: the user's, or the one we own."""
+    return list(target.spec.network.security_groups) or ([found.id] if found else [])
+
+
+def observe(aws: Aws, target: Target, network: Network) -> Found | None:
+    """The user's groups (checked to exist, never touched) or the one we own."""
     if target.spec.network.security_groups:
         wanted = target.spec.network.security_groups
         groups = aws.ec2.describe_security_groups(Filters=[{"Name": "group-id", "Values": wanted}])[
@@ -88,17 +94,19 @@ def observe(aws: Aws, target: Target, network: Network) -> list[Found]:
         missing = set(wanted) - {g["GroupId"] for g in groups}
         if missing:
             raise PermanentError("SecurityGroupNotFound", f"security groups {sorted(missing)}")
-        return [Found(id=g, ours=False) for g in wanted]
+        return Found(id=wanted[0], ours=False)
     group = _find(aws, target, network)
     if group is None:
-        return []
+        return None
     in_sync = _rules(group.get("IpPermissions", [])) == desired_rules(target, group["GroupId"])
-    return [Found(id=group["GroupId"], ours=True, in_sync=in_sync)]
+    return Found(id=group["GroupId"], ours=True, in_sync=in_sync)
 
 
-def ensure(aws: Aws, target: Target, network: Network) -> list[Found]:
+def ensure(aws: Aws, target: Target, network: Network) -> Found:
     if target.spec.network.security_groups:
-        return observe(aws, target, network)
+        found = observe(aws, target, network)
+        assert found is not None
+        return found
     group = _find(aws, target, network)
     if group is None:
         group_id = aws.ec2.create_security_group(
@@ -120,7 +128,11 @@ def ensure(aws: Aws, target: Target, network: Network) -> list[Found]:
         aws.ec2.authorize_security_group_ingress(
             GroupId=group_id, IpPermissions=_permissions(want - have)
         )
-    return [Found(id=group_id, ours=True)]
+    return Found(id=group_id, ours=True)
+
+
+def tag(aws: Aws, found: Found, values: Mapping[str, str]) -> None:
+    aws.ec2.create_tags(Resources=[found.id], Tags=tags.as_aws(values))  # type: ignore[arg-type]
 
 
 def delete(aws: Aws, found: Found) -> None:

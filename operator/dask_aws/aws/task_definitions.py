@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -19,8 +20,9 @@ from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Found, Target
 from dask_aws.errors import PermanentError
 
-Role = Literal["scheduler", "worker"]
-ROLES: tuple[Role, ...] = ("scheduler", "worker")
+# The two components of a cluster, each one task definition family (not IAM roles).
+Component = Literal["scheduler", "worker"]
+COMPONENTS: tuple[Component, ...] = ("scheduler", "worker")
 CONTAINER = {"scheduler": "dask-scheduler", "worker": "dask-worker"}
 DASK_DEFAULT_DASHBOARD_PORT = 8787
 # The scheduler's HTTP API (retire_workers, adaptive_target, check_idle) is off by default.
@@ -48,14 +50,14 @@ class Refs:
     region: str
 
 
-def family(target: Target, role: Role) -> str:
+def family(target: Target, component: Component) -> str:
     names = target.names
-    return names.scheduler_family if role == "scheduler" else names.worker_family
+    return names.scheduler_family if component == "scheduler" else names.worker_family
 
 
-def _command(target: Target, role: Role) -> list[str]:
+def _command(target: Target, component: Component) -> list[str]:
     spec = target.spec
-    if role == "scheduler":
+    if component == "scheduler":
         s = spec.scheduler
         command = ["dask", "scheduler", "--port", str(s.port)]
         if s.dashboard_port != DASK_DEFAULT_DASHBOARD_PORT:
@@ -75,9 +77,9 @@ def _command(target: Target, role: Role) -> list[str]:
     return command + list(w.extra_args)
 
 
-def _environment(target: Target, role: Role) -> dict[str, str]:
+def _environment(target: Target, component: Component) -> dict[str, str]:
     spec = target.spec
-    if role == "scheduler":
+    if component == "scheduler":
         return {
             "DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES": SCHEDULER_HTTP_ROUTES,
             **spec.scheduler.env,
@@ -85,19 +87,21 @@ def _environment(target: Target, role: Role) -> dict[str, str]:
     return dict(spec.workers.env)
 
 
-def desired(target: Target, role: Role, refs: Refs) -> dict[str, Any]:
+def desired(target: Target, component: Component, refs: Refs) -> dict[str, Any]:
     spec = target.spec
-    size = spec.scheduler if role == "scheduler" else spec.workers
+    size = spec.scheduler if component == "scheduler" else spec.workers
     ports = (
-        sorted({spec.scheduler.port, spec.scheduler.dashboard_port}) if role == "scheduler" else []
+        sorted({spec.scheduler.port, spec.scheduler.dashboard_port})
+        if component == "scheduler"
+        else []
     )
     container: dict[str, Any] = {
-        "name": CONTAINER[role],
+        "name": CONTAINER[component],
         "image": spec.image,
         "essential": True,
-        "command": _command(target, role),
+        "command": _command(target, component),
         "environment": [
-            {"name": k, "value": v} for k, v in sorted(_environment(target, role).items())
+            {"name": k, "value": v} for k, v in sorted(_environment(target, component).items())
         ],
         "secrets": [{"name": k, "valueFrom": v} for k, v in sorted(spec.secrets.items())],
         "portMappings": [{"containerPort": p, "protocol": "tcp"} for p in ports],
@@ -113,10 +117,10 @@ def desired(target: Target, role: Role, refs: Refs) -> dict[str, Any]:
             },
         },
     }
-    if role == "worker" and spec.workers.gpu:
+    if component == "worker" and spec.workers.gpu:
         container["resourceRequirements"] = [{"type": "GPU", "value": str(spec.workers.gpu)}]
     return {
-        "family": family(target, role),
+        "family": family(target, component),
         "taskRoleArn": refs.task_role_arn,
         "executionRoleArn": refs.execution_role_arn,
         "networkMode": "awsvpc",
@@ -127,14 +131,27 @@ def desired(target: Target, role: Role, refs: Refs) -> dict[str, Any]:
     }
 
 
-def fingerprint(registration: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(registration, sort_keys=True).encode()).hexdigest()[:32]
+def fingerprint(target: Target, registration: dict[str, Any]) -> str:
+    """What a running task was started from. The network its RunTask names is part of it:
+    the plan rolls tasks onto a new revision, so a change of subnets or security groups
+    also moves the tasks (and frees a security group the spec no longer uses)."""
+    network = target.spec.network
+    started_from = {
+        **registration,
+        "network": [
+            network.vpc,
+            network.subnets,
+            network.security_groups,
+            network.assign_public_ip,
+        ],
+    }
+    return hashlib.sha256(json.dumps(started_from, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def observe(aws: Aws, target: Target, role: Role, refs: Refs) -> Found | None:
+def observe(aws: Aws, target: Target, component: Component, refs: Refs) -> Found | None:
     try:
         reply = aws.ecs.describe_task_definition(
-            taskDefinition=family(target, role), include=["TAGS"]
+            taskDefinition=family(target, component), include=["TAGS"]
         )
     except aws.ecs.exceptions.ClientException:
         return None  # no ACTIVE revision of this family
@@ -144,9 +161,9 @@ def observe(aws: Aws, target: Target, role: Role, refs: Refs) -> Found | None:
     have = tags.from_list(reply.get("tags"))
     if not tags.is_owned_by(have, target.owner):
         raise PermanentError(
-            "NameConflict", f"task definition family {family(target, role)} is not ours"
+            "NameConflict", f"task definition family {family(target, component)} is not ours"
         )
-    in_sync = have.get(tags.SPEC_HASH) == fingerprint(desired(target, role, refs))
+    in_sync = have.get(tags.SPEC_HASH) == fingerprint(target, desired(target, component, refs))
     return Found(id=definition["taskDefinitionArn"], ours=True, in_sync=in_sync)
 
 
@@ -158,11 +175,11 @@ def _active_arns(aws: Aws, family_name: str) -> list[str]:
     return [a for a in arns if a.rsplit("/", 1)[1].rsplit(":", 1)[0] == family_name]
 
 
-def ensure(aws: Aws, target: Target, role: Role, refs: Refs) -> Found:
-    registration = desired(target, role, refs)
+def ensure(aws: Aws, target: Target, component: Component, refs: Refs) -> Found:
+    registration = desired(target, component, refs)
     owned = {
         **tags.ownership(target.owner, target.spec.tags),
-        tags.SPEC_HASH: fingerprint(registration),
+        tags.SPEC_HASH: fingerprint(target, registration),
     }
     ecs_tags: Any = tags.as_ecs(owned)
     reply = aws.ecs.register_task_definition(**registration, tags=ecs_tags)
@@ -174,8 +191,15 @@ def ensure(aws: Aws, target: Target, role: Role, refs: Refs) -> Found:
     return Found(id=arn, ours=True)
 
 
-def delete(aws: Aws, target: Target, role: Role) -> None:
-    arns = _active_arns(aws, family(target, role))
+def tag(aws: Aws, found: Found, values: Mapping[str, str]) -> None:
+    aws.ecs.tag_resource(resourceArn=found.id, tags=tags.as_ecs(values))  # type: ignore[arg-type]
+
+
+def delete(aws: Aws, found: Found) -> None:
+    """Deregisters every ACTIVE revision of the found one's family."""
+    if not found.ours:
+        return
+    arns = _active_arns(aws, found.id.rsplit("/", 1)[1].rsplit(":", 1)[0])
     for arn in arns:
         aws.ecs.deregister_task_definition(taskDefinition=arn)
     for start in range(0, len(arns), 10):

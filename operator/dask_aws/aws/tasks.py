@@ -16,7 +16,7 @@ from dask_aws.aws import tags
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Target
 from dask_aws.aws.network import Network
-from dask_aws.aws.task_definitions import CONTAINER, SCHEDULER_ADDRESS_ENV, Role
+from dask_aws.aws.task_definitions import CONTAINER, SCHEDULER_ADDRESS_ENV, Component
 
 RUN_BATCH = 10
 DESCRIBE_BATCH = 100
@@ -27,7 +27,7 @@ LIVE = ("PROVISIONING", "PENDING", "ACTIVATING", "RUNNING")
 @dataclass(frozen=True)
 class Task:
     arn: str
-    role: Role
+    component: Component
     last_status: str
     desired_status: str
     task_definition_arn: str
@@ -38,6 +38,7 @@ class Task:
     stop_code: str | None
     stopped_reason: str | None
     capacity_provider: str | None
+    exit_code: int | None = None  # the essential container's, once it has exited
 
     @property
     def id(self) -> str:
@@ -52,17 +53,17 @@ class Task:
         return self.live and self.last_status == "RUNNING" and self.ip is not None
 
 
-def _group(role: Role, scheduler_task_id: str | None) -> str:
-    return f"{GROUP_PREFIX}{role}" + (f":{scheduler_task_id}" if scheduler_task_id else "")
+def _group(component: Component, scheduler_task_id: str | None) -> str:
+    return f"{GROUP_PREFIX}{component}" + (f":{scheduler_task_id}" if scheduler_task_id else "")
 
 
-def _parse_group(group: str) -> tuple[Role, str | None] | None:
+def _parse_group(group: str) -> tuple[Component, str | None] | None:
     if not group.startswith(GROUP_PREFIX):
         return None
-    role, _, scheduler = group[len(GROUP_PREFIX) :].partition(":")
-    if role not in ("scheduler", "worker"):
+    component, _, scheduler = group[len(GROUP_PREFIX) :].partition(":")
+    if component not in ("scheduler", "worker"):
         return None
-    return role, scheduler or None  # type: ignore[return-value]
+    return component, scheduler or None  # type: ignore[return-value]
 
 
 def _ip(task: Any) -> str | None:
@@ -79,10 +80,10 @@ def _parse(task: Any) -> Task | None:
     parsed = _parse_group(task.get("group", ""))
     if parsed is None:
         return None
-    role, scheduler = parsed
+    component, scheduler = parsed
     return Task(
         arn=task["taskArn"],
-        role=role,
+        component=component,
         last_status=task.get("lastStatus", ""),
         desired_status=task.get("desiredStatus", ""),
         task_definition_arn=task.get("taskDefinitionArn", ""),
@@ -93,6 +94,10 @@ def _parse(task: Any) -> Task | None:
         stop_code=task.get("stopCode"),
         stopped_reason=task.get("stoppedReason"),
         capacity_provider=task.get("capacityProviderName"),
+        exit_code=next(
+            (c["exitCode"] for c in task.get("containers", []) if c.get("exitCode") is not None),
+            None,
+        ),
     )
 
 
@@ -133,7 +138,7 @@ def run(
     target: Target,
     cluster_arn: str,
     task_definition_arn: str,
-    role: Role,
+    component: Component,
     count: int,
     network: Network,
     security_groups: Sequence[str],
@@ -146,7 +151,7 @@ def run(
         "cluster": cluster_arn,
         "taskDefinition": task_definition_arn,
         "startedBy": target.owner.uid,
-        "group": _group(role, scheduler.id if scheduler else None),
+        "group": _group(component, scheduler.id if scheduler else None),
         "networkConfiguration": {
             "awsvpcConfiguration": {
                 "subnets": list(network.subnets),

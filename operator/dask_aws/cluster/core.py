@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 PLACEHOLDER = "dask-aws-pending-"  # a requested worker that has not connected yet
 CONNECT_TIMEOUT = 60.0
 KEEPER_STOP_TIMEOUT = 10.0
+YOUR_IDENTITY = "your AWS identity"  # whom an AccessDenied asks to be granted the action
 
 
 class ClusterStartError(Exception):
@@ -74,7 +75,7 @@ class ECSCluster(Cluster):
         self._target = Target(owner, spec)
         kw = self._options.session_kwargs
         session = boto3.Session(**kw) if kw else None  # type: ignore[arg-type]
-        self._aws: Aws = connect(self._options.region, session)
+        self._aws: Aws = connect(self._options.region, session, identity=YOUR_IDENTITY)
         self._desired = self._options.n_workers
         self._retire_first: set[str] = set()
         self._worker_addresses: dict[str, str] = {}  # worker name -> address
@@ -157,7 +158,7 @@ class ECSCluster(Cluster):
                     reach.with_vpc_clients, self._aws, self._target
                 )
             except ClientError as exc:
-                raise ClusterStartError(translate(exc).message) from None
+                raise ClusterStartError(translate(exc, YOUR_IDENTITY).message) from None
             except DaskAwsError as exc:
                 raise ClusterStartError(exc.message) from None
             self._teardown.target = self._target
@@ -170,10 +171,7 @@ class ECSCluster(Cluster):
             if error is not None and (
                 isinstance(error, PermanentError) or error.reason == "AccessDenied"
             ):
-                # The engine's wording addresses the operator; here it is the user's identity.
-                raise ClusterStartError(
-                    error.message.replace("the operator's IAM identity", "your AWS identity")
-                )
+                raise ClusterStartError(error.message)
             if result.ready:
                 return
             if time.monotonic() > deadline:

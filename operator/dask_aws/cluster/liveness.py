@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import psutil  # type: ignore[import-untyped]
 
-from dask_aws.aws import tags
+from dask_aws.aws import ecs_cluster, security_group, tags, task_definitions
 from dask_aws.aws.clients import Aws
-from dask_aws.aws.found import Target
+from dask_aws.aws.found import Found, Target
 from dask_aws.status import ClusterStatus
 
 logger = logging.getLogger(__name__)
@@ -49,23 +49,16 @@ def labels(cluster_arn: str | None) -> tuple[tuple[str, str], ...]:
 
 def beat(aws: Aws, target: Target, status: ClusterStatus) -> str | None:
     """Refresh the heartbeat on one resource we own; returns what was tagged."""
-    now = str(int(time.time()))
+    beat = {tags.HEARTBEAT: str(int(time.time()))}
     found = status.aws
     if found.cluster_arn and not target.spec.cluster_arn:
-        aws.ecs.tag_resource(
-            resourceArn=found.cluster_arn, tags=[{"key": tags.HEARTBEAT, "value": now}]
-        )
+        ecs_cluster.tag(aws, Found(found.cluster_arn, ours=True), beat)
         return found.cluster_arn
     if found.security_group_id and not target.spec.network.security_groups:
-        aws.ec2.create_tags(
-            Resources=[found.security_group_id], Tags=[{"Key": tags.HEARTBEAT, "Value": now}]
-        )
+        security_group.tag(aws, Found(found.security_group_id, ours=True), beat)
         return found.security_group_id
     if found.scheduler_task_definition_arn:
-        aws.ecs.tag_resource(
-            resourceArn=found.scheduler_task_definition_arn,
-            tags=[{"key": tags.HEARTBEAT, "value": now}],
-        )
+        task_definitions.tag(aws, Found(found.scheduler_task_definition_arn, ours=True), beat)
         return found.scheduler_task_definition_arn
     return None
 

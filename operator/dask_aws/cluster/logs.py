@@ -15,7 +15,7 @@ MAX_EVENTS = 10_000  # per stream
 
 
 def stream(target: Target, task: ecs_tasks.Task) -> str:
-    return f"{target.spec.logs.stream_prefix}/{CONTAINER[task.role]}/{task.id}"
+    return f"{target.spec.logs.stream_prefix}/{CONTAINER[task.component]}/{task.id}"
 
 
 def read_stream(aws: Aws, group: str, name: str) -> str:
@@ -53,9 +53,9 @@ def read(
     for task in ecs_tasks.observe(aws, target, cluster_arn):
         if not task.live:
             continue
-        if task.role == "scheduler" and scheduler:
+        if task.component == "scheduler" and scheduler:
             result["Scheduler"] = read_stream(aws, group, stream(target, task))
-        elif task.role == "worker" and workers:
+        elif task.component == "worker" and workers:
             key = worker_addresses.get(task.ip or "", f"worker {task.id}")
             result[key] = read_stream(aws, group, stream(target, task))
     return result

@@ -6,17 +6,7 @@ import time
 from collections.abc import Callable
 
 from dask_aws.engine.reconcile import Result
-from dask_aws.status import ConditionType
-
-CREATED = {
-    "cluster": "ECS cluster",
-    "role:execution": "execution role",
-    "role:task": "task role",
-    "security-group": "security group",
-    "log-group": "log group",
-    "td:scheduler": "scheduler task definition",
-    "td:worker": "worker task definition",
-}
+from dask_aws.engine.resources import describe
 
 
 class Progress:
@@ -29,12 +19,11 @@ class Progress:
         self._emit(f"[{time.monotonic() - self._start:6.1f}s] {text}")
 
     def step(self, result: Result) -> None:
+        if result.ensured:
+            verb = "created" if result.created else "repaired"
+            self.say(f"{verb} {describe(result.ensured)}")
         for event in result.events:
-            if event.message.startswith("ensured "):
-                keys = event.message.removeprefix("ensured ").split(", ")
-                verb = "repaired" if event.reason == "Repaired" else "created"
-                self.say(f"{verb} " + ", ".join(CREATED.get(k, k) for k in keys))
-            elif event.type == "Warning" and (
+            if event.type == "Warning" and (
                 result.error is None or event.message != result.error.message
             ):
                 self.say(f"warning: {event.message}")
@@ -51,8 +40,7 @@ class Progress:
             )
             if workers.pending:
                 line += f", {workers.pending} starting"
-        ready = any(c.type is ConditionType.READY and c.status == "True" for c in status.conditions)
-        if ready:
+        if status.ready:
             line += " (ready)"
         if line != self._last:
             self._last = line

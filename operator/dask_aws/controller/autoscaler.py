@@ -23,26 +23,33 @@ def http_base(spec: DaskAwsClusterSpec, scheduler_address: str | None) -> str | 
 
 
 def desired_workers(
-    spec: DaskAwsClusterSpec, state: ObjectState, base: str | None, now: float
+    spec: DaskAwsClusterSpec,
+    state: ObjectState,
+    base: str | None,
+    now: float,
+    ceiling: int | None = None,
 ) -> int | None:
-    """The worker count to ask the engine for; None: spec.workers.replicas as written."""
+    """The worker count to ask the engine for; None: spec.workers.replicas as written.
+
+    `ceiling`: the operator's maxWorkers; an autoscaling.maximum above it is clamped."""
     if state.idled:
         return 0
     bounds = spec.autoscaling
     if bounds is None:
         return None
+    maximum = bounds.maximum if ceiling is None else min(bounds.maximum, ceiling)
     current = state.autoscale_target
     if current is None:
-        current = min(max(spec.workers.replicas, bounds.minimum), bounds.maximum)
+        current = min(max(spec.workers.replicas, bounds.minimum), maximum)
         state.autoscale_target, state.autoscale_changed_at = current, now
-    current = min(max(current, bounds.minimum), bounds.maximum)
+    current = min(max(current, bounds.minimum), maximum)
     if base is None or now - state.autoscale_changed_at < bounds.cooldown_seconds:
         return current
     try:
         wanted = scheduler_api.adaptive_target(base)
     except scheduler_api.SchedulerUnreachable:
         return current
-    target = min(max(wanted, bounds.minimum), bounds.maximum)
+    target = min(max(wanted, bounds.minimum), maximum)
     if target < current:
         target = max(target, current - max(1, math.floor(current * 0.25)))
     if target != current:

@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 from typing import Any
 
 from dask_aws.controller.config import OperatorConfig
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class ObjectFormatter(logging.Formatter):
+    """Puts namespace/name in front of kopf's per-object lines, which carry the object
+    only as data (`k8s_ref`): without it "Handler 'delete' failed" names nothing."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ref = getattr(record, "k8s_ref", None)
+        if isinstance(ref, dict) and ref.get("name"):
+            record = copy.copy(record)
+            where = "/".join(str(p) for p in (ref.get("namespace"), ref["name"]) if p)
+            record.msg = f"{where}: {record.msg}"
+        return super().format(record)
 
 
 def register(subparsers: Any) -> None:
@@ -56,10 +72,9 @@ def run(args: argparse.Namespace) -> int:
 
     import dask_aws.controller.handlers  # noqa: F401  (registers the handlers)
 
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(ObjectFormatter(LOG_FORMAT))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
     for noisy in ("botocore", "urllib3", "kubernetes"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     config = config_from(args)

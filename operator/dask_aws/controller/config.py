@@ -8,6 +8,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, Field
 
+DEFAULT_MAX_WORKERS = 1000
+
 
 def _list(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
@@ -26,7 +28,8 @@ class OperatorConfig(BaseModel):
     allowed_cluster_arns: list[str] = Field(default_factory=list)
     allowed_role_arns: list[str] = Field(default_factory=list)
     allowed_image_prefixes: list[str] = Field(default_factory=list)
-    max_workers: int | None = None
+    # Workers one object may ask for: a typo (replicas: 10000) must not start a fleet.
+    max_workers: int = Field(DEFAULT_MAX_WORKERS, ge=0)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -39,7 +42,7 @@ class OperatorConfig(BaseModel):
             allowed_cluster_arns=_list(env.get("DASK_AWS_ALLOWED_CLUSTER_ARNS")),
             allowed_role_arns=_list(env.get("DASK_AWS_ALLOWED_ROLE_ARNS")),
             allowed_image_prefixes=_list(env.get("DASK_AWS_ALLOWED_IMAGE_PREFIXES")),
-            max_workers=int(max_workers) if max_workers else None,
+            max_workers=int(max_workers) if max_workers else DEFAULT_MAX_WORKERS,
         )
 
 

@@ -6,9 +6,35 @@ from dask_aws.controller.config import OperatorConfig, matches
 from dask_aws.errors import PermanentError
 from dask_aws.spec import DaskAwsClusterSpec
 
+FORBIDDEN = "Forbidden"
+TOO_MANY_WORKERS = "TooManyWorkers"
+
 
 def check(spec: DaskAwsClusterSpec, config: OperatorConfig) -> None:
     """Raise PermanentError naming the setting that forbids the spec."""
+    problems = [(FORBIDDEN, p) for p in _references(spec, config)]
+    problems += [(TOO_MANY_WORKERS, p) for p in _workers(spec, config)]
+    if problems:
+        reasons = {reason for reason, _ in problems}
+        # One reason for tools: the specific one when it is the only kind of problem.
+        reason = reasons.pop() if len(reasons) == 1 else FORBIDDEN
+        raise PermanentError(reason, "; ".join(text for _, text in problems))
+
+
+def _workers(spec: DaskAwsClusterSpec, config: OperatorConfig) -> list[str]:
+    # autoscaling.maximum above the limit is not an error: the autoscaler is clamped to it
+    # (step.py passes it the limit). What must start (replicas, the autoscaling minimum) cannot be.
+    limit = config.max_workers
+    setting = f"the operator setting maxWorkers ({limit}, DASK_AWS_MAX_WORKERS)"
+    problems = []
+    if spec.workers.replicas > limit:
+        problems.append(f"workers.replicas {spec.workers.replicas} exceeds {setting}")
+    if spec.autoscaling is not None and spec.autoscaling.minimum > limit:
+        problems.append(f"autoscaling.minimum {spec.autoscaling.minimum} exceeds {setting}")
+    return problems
+
+
+def _references(spec: DaskAwsClusterSpec, config: OperatorConfig) -> list[str]:
     problems: list[str] = []
     if (
         config.allowed_cluster_arns
@@ -37,13 +63,4 @@ def check(spec: DaskAwsClusterSpec, config: OperatorConfig) -> None:
             f"image {spec.image} does not start with a prefix allowed by the operator setting "
             "allowedImagePrefixes (DASK_AWS_ALLOWED_IMAGE_PREFIXES)"
         )
-    limit = config.max_workers
-    if limit is not None:
-        asked = max(spec.workers.replicas, spec.autoscaling.maximum if spec.autoscaling else 0)
-        if asked > limit:
-            problems.append(
-                f"{asked} workers exceed the operator setting maxWorkers ({limit}, "
-                "DASK_AWS_MAX_WORKERS)"
-            )
-    if problems:
-        raise PermanentError("Forbidden", "; ".join(problems))
+    return problems

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from dask_aws.controller import kube, step
 from dask_aws.controller.config import OperatorConfig
@@ -17,6 +19,9 @@ RESOURCE = (GROUP, VERSION, PLURAL)
 FINALIZER = f"{GROUP}/finalizer"
 TICK = 2.0  # how often each object's timer wakes; step.py decides whether anything is due
 WATCH_STALL_SECONDS = 60.0
+CANCELLATION_POLL_SECONDS = 0.5
+#: Events' source and reportingComponent (the "From" column of `kubectl describe`).
+REPORTING_COMPONENT = "dask-aws-operator"
 
 
 @kopf.on.startup()
@@ -25,6 +30,10 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
     settings.posting.level = logging.CRITICAL  # Events come from step.py, not from log lines
+    # Events name this operator, not the framework ("kopf"/"dev"), and which replica
+    # posted them: the pod's name is its hostname.
+    settings.posting.reporting_component = REPORTING_COMPONENT
+    settings.posting.reporting_instance = socket.gethostname()[:128]
     settings.watching.server_timeout = 300  # recycle watches, so a silent one cannot last
     settings.watching.client_timeout = 330
     settings.execution.max_workers = 16
@@ -34,6 +43,11 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.scanning.disabled = True
     # Let a timer that deleted its own object exit at once, not at the next 60 s poll.
     settings.background.instant_exit_timeout = 0.1
+    # A timer caught mid-reconcile by a deletion cannot be cancelled (it runs in a thread);
+    # kopf keeps the finalizer until it ends and then looks again only after this many
+    # seconds (default 60), which `kubectl delete` would wait for. A look is one small
+    # patch of the object, and happens only while a deleted object's timer is still busy.
+    settings.background.cancellation_polling = CANCELLATION_POLL_SECONDS
 
 
 def _config(memo: Any) -> OperatorConfig:
@@ -47,7 +61,10 @@ def _apply(out: step.StepOutput, body: Any, patch: Any) -> None:
     for event in out.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
     if out.delete_object:
-        kube.delete_cluster_object(body["metadata"]["namespace"], body["metadata"]["name"])
+        try:
+            kube.delete_cluster_object(body["metadata"]["namespace"], body["metadata"]["name"])
+        except ApiException as exc:  # the status is patched anyway; the next step retries
+            kopf.event(body, type="Warning", reason="IdleDeleteFailed", message=str(exc)[:1024])
 
 
 @kopf.on.resume(*RESOURCE, backoff=10, retries=None)
@@ -73,7 +90,9 @@ def delete(body: Any, memo: Any, patch: Any, retry: int, **_: Any) -> None:
         message = result.error.message if result.error else "deletion in progress"
         patch.status.update({"phase": "Deleting", "message": message})
         kopf.event(body, type="Warning", reason="DeletionBlocked", message=message[:1024])
-        raise kopf.TemporaryError(message, delay=min(300, 5 * 2 ** min(retry, 6)))
+        # kopf logs a TemporaryError as one line (no traceback): the reason and AWS's code.
+        text = step.describe(result.error) if result.error else message
+        raise kopf.TemporaryError(text, delay=min(300, 5 * 2 ** min(retry, 6)))
 
 
 @kopf.on.event(*RESOURCE)

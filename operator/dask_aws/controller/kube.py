@@ -9,6 +9,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from dask_aws.controller import kube_names
 from dask_aws.crd import GROUP, KIND, PLURAL, VERSION
 
 
@@ -22,16 +23,19 @@ def api_client() -> client.ApiClient:
 
 
 def secret_name(cluster_name: str) -> str:
-    return f"{cluster_name}-dask-connection"[:253]
+    return kube_names.connection_secret_name(cluster_name)
 
 
-def upsert_connection_secret(namespace: str, name: str, uid: str, data: dict[str, str]) -> None:
+def upsert_connection_secret(namespace: str, name: str, uid: str, data: dict[str, str]) -> str:
+    """Create or replace the object's connection Secret; returns its name."""
     core = client.CoreV1Api(api_client())
     body = client.V1Secret(
         metadata=client.V1ObjectMeta(
             name=secret_name(name),
             namespace=namespace,
-            labels={"app.kubernetes.io/managed-by": "dask-aws", "daskaws.io/cluster": name[:63]},
+            labels=kube_names.connection_secret_labels(name, uid),
+            # The label value may be shortened; the annotation holds the name in full.
+            annotations={kube_names.CLUSTER_LABEL: name},
             owner_references=[
                 client.V1OwnerReference(
                     api_version=f"{GROUP}/{VERSION}",
@@ -52,6 +56,7 @@ def upsert_connection_secret(namespace: str, name: str, uid: str, data: dict[str
         if exc.status != 404:
             raise
         core.create_namespaced_secret(namespace, body)
+    return secret_name(name)
 
 
 def delete_connection_secret(namespace: str, name: str) -> None:

@@ -6,6 +6,7 @@ computes status, so every writer of status writes the same thing.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,18 +17,21 @@ from pydantic import ValidationError
 
 from dask_aws.aws.clients import Aws, connect
 from dask_aws.aws.found import Target
-from dask_aws.controller import autoscaler, guardrails, kube, metrics
+from dask_aws.controller import autoscaler, connection, guardrails, metrics
 from dask_aws.controller.config import OperatorConfig
 from dask_aws.controller.state import ObjectState
 from dask_aws.engine.delete import DeleteResult, delete
 from dask_aws.engine.events import Event
 from dask_aws.engine.reconcile import Result, failed_result, reconcile
-from dask_aws.errors import PermanentError
+from dask_aws.errors import DaskAwsError, PermanentError
 from dask_aws.names import Owner
-from dask_aws.spec import DaskAwsClusterSpec, IdleAction
+from dask_aws.spec import DaskAwsClusterSpec, DeletionPolicy, IdleAction
 from dask_aws.status import ClusterStatus
 
 AUTOSCALE_SECONDS = 5.0  # how often the scheduler's adaptive target and idleness are read
+# Expected problems (bad input, AWS refusing) get one line here, naming the object; only
+# bugs (unexpected exceptions) reach kopf, which logs them with a traceback.
+logger = logging.getLogger("dask_aws.operator")
 _clients: dict[str, Aws] = {}
 _clients_lock = threading.Lock()
 
@@ -36,7 +40,11 @@ def aws_for(region: str | None, config: OperatorConfig) -> Aws:
     key = region or config.region or ""
     with _clients_lock:
         if key not in _clients:
-            _clients[key] = connect(region=key or None, session=metrics.instrument(boto3.Session()))
+            _clients[key] = connect(
+                region=key or None,
+                session=metrics.instrument(boto3.Session()),
+                identity="the operator's IAM identity",
+            )
         return _clients[key]
 
 
@@ -45,18 +53,6 @@ class StepOutput:
     status: dict[str, Any] | None = None  # None: nothing was due
     events: list[Event] = field(default_factory=list)
     delete_object: bool = False
-
-
-def _previous(raw: Any) -> ClusterStatus:
-    try:
-        known = set(ClusterStatus.model_fields) | {
-            f.alias for f in ClusterStatus.model_fields.values() if f.alias
-        }
-        return ClusterStatus.model_validate(
-            {k: v for k, v in dict(raw or {}).items() if k in known}
-        )
-    except ValidationError:
-        return ClusterStatus()
 
 
 def parse_spec(raw: Any) -> DaskAwsClusterSpec:
@@ -76,38 +72,61 @@ def owner_of(meta: Any) -> Owner:
 def reconcile_object(
     body: Any, config: OperatorConfig, state: ObjectState, *, force: bool = False
 ) -> StepOutput:
-    meta, generation = body["metadata"], body["metadata"].get("generation")
+    meta = body["metadata"]
     if meta.get("deletionTimestamp"):
         # Being deleted (which also bumps generation): the delete handler owns it now.
         return StepOutput()
-    now = time.monotonic()
+    # A timer tick does not queue behind another step of this object (a handler's
+    # reconcile, the deletion): that step is doing the work, the next tick looks again.
+    if not state.lock.acquire(blocking=force):
+        return StepOutput()
+    try:
+        # Whether a step is due is decided under the lock: checked before it, a tick that
+        # waited would redo the step that just ran.
+        if not force and not _due(body, config, state):
+            return StepOutput()
+        with metrics.RECONCILE_SECONDS.labels("reconcile").time():
+            return _step(body, config, state)
+    finally:
+        state.lock.release()
+
+
+def _due(body: Any, config: OperatorConfig, state: ObjectState) -> bool:
     spec = body.get("spec") or {}
     watched = spec.get("autoscaling") or (spec.get("scheduler") or {}).get("idleTimeoutSeconds")
     resync = min(config.resync_seconds, AUTOSCALE_SECONDS) if watched else config.resync_seconds
-    if not force and not state.due(generation, now, resync, config.progress_seconds):
-        return StepOutput()
-    with state.lock, metrics.RECONCILE_SECONDS.labels("reconcile").time():
-        previous = _previous(body.get("status"))
-        result, idle_delete = _run(body, config, state, previous, generation)
-        state.last_run, state.last_generation = time.monotonic(), generation
-        state.ready = result.ready
-        if result.error is None:
-            state.failures, state.next_attempt = 0, 0.0
-            state.stalled_generation = None
-        elif isinstance(result.error, PermanentError):
+    generation = body["metadata"].get("generation")
+    return state.due(generation, time.monotonic(), resync, config.progress_seconds)
+
+
+def _step(body: Any, config: OperatorConfig, state: ObjectState) -> StepOutput:
+    meta, generation = body["metadata"], body["metadata"].get("generation")
+    now = time.monotonic()
+    previous = ClusterStatus.lenient(body.get("status"))
+    result, idle_delete = _run(body, config, state, previous, generation)
+    state.last_run, state.last_generation = time.monotonic(), generation
+    state.ready = result.ready
+    if result.error is None:
+        state.failures, state.next_attempt = 0, 0.0
+        state.stalled_generation = None
+    else:
+        if isinstance(result.error, PermanentError):
             state.stalled_generation = generation
         else:
             result.requeue_after = state.backoff(now)
-        metrics.RECONCILES.labels("reconcile", "error" if result.error else "ok").inc()
-        metrics.observe_phase(meta["uid"], result.status.phase.value)
-        # None values stay in: a merge patch with null removes what no longer holds.
-        status = result.status.model_dump(mode="json", by_alias=True)
-        out = StepOutput(status=status, events=list(result.events))
-        _sync_secret(meta, result.status, state)
-        out.delete_object = idle_delete
-        if idle_delete:
-            out.events.append(Event("Normal", "IdleDeleted", "idle longer than idleTimeoutSeconds"))
-        return out
+        _log_problem(meta, result.error, result.requeue_after)
+    metrics.RECONCILES.labels("reconcile", "error" if result.error else "ok").inc()
+    metrics.observe_phase(meta["uid"], result.status.phase.value)
+    # None values stay in: a merge patch with null removes what no longer holds.
+    status = result.status.model_dump(mode="json", by_alias=True)
+    out = StepOutput(status=status, events=list(result.events))
+    secret_event = connection.sync(meta, result.status, state)
+    connection.note(status, secret_event)
+    out.events += [secret_event] if secret_event else []
+    out.delete_object = idle_delete
+    if idle_delete:
+        out.events.append(Event("Normal", "IdleDeleted", "idle longer than idleTimeoutSeconds"))
+    return out
 
 
 def _run(
@@ -124,7 +143,9 @@ def _run(
         return failed_result(exc, previous, generation), False
     base = autoscaler.http_base(spec, previous.scheduler_address)
     idle = autoscaler.idle_action(spec, state, base)
-    desired = autoscaler.desired_workers(spec, state, base, time.monotonic())
+    desired = autoscaler.desired_workers(
+        spec, state, base, time.monotonic(), ceiling=config.max_workers
+    )
     target = Target(owner_of(body["metadata"]), spec)
     aws = aws_for(spec.region, config)
     result = reconcile(
@@ -133,31 +154,41 @@ def _run(
     return result, idle is IdleAction.DELETE
 
 
-def _sync_secret(meta: Any, status: ClusterStatus, state: ObjectState) -> None:
-    if status.scheduler_address == state.scheduler_address or not status.scheduler_address:
-        return
-    kube.upsert_connection_secret(
-        meta["namespace"],
-        meta["name"],
-        meta["uid"],
-        {
-            "scheduler-address": status.scheduler_address,
-            "dashboard-address": status.dashboard_address or "",
-        },
-    )
-    state.scheduler_address = status.scheduler_address
+def describe(error: DaskAwsError) -> str:
+    """Reason, message and what AWS said, on one line."""
+    text = f"{error.reason}: {error.message}"
+    if error.aws is not None:
+        text += f" [AWS {error.aws.operation}: {error.aws.code}]"
+    return text
+
+
+def _log_problem(meta: Any, error: DaskAwsError, retry_in: float | None) -> None:
+    what = "stalled until the spec changes" if retry_in is None else f"retry in {retry_in:.0f}s"
+    logger.warning("%s/%s: %s (%s)", meta.get("namespace"), meta["name"], describe(error), what)
 
 
 def delete_object(body: Any, config: OperatorConfig) -> DeleteResult:
+    raw = body.get("spec") or {}
+    recorded = ClusterStatus.lenient(body.get("status")).aws.created
     try:
-        spec = parse_spec(body.get("spec"))
+        spec, readable = parse_spec(raw), True
     except PermanentError:
-        spec = DaskAwsClusterSpec()  # nothing was created for an invalid spec but the names
+        # What the status records is deleted wherever it is; a default spec would look
+        # in the wrong place (and ignore Retain).
+        spec, readable = DaskAwsClusterSpec(), False
+    retain = raw.get("deletionPolicy") == DeletionPolicy.RETAIN.value
+    region = spec.region if readable else next((e.region for e in recorded if e.region), None)
     with metrics.RECONCILE_SECONDS.labels("delete").time():
-        result = delete(aws_for(spec.region, config), Target(owner_of(body["metadata"]), spec))
+        result = delete(
+            aws_for(region, config),
+            Target(owner_of(body["metadata"]), spec),
+            recorded,
+            discover=readable,
+            retain=retain,
+        )
     metrics.RECONCILES.labels("delete", "ok" if result.done else "error").inc()
     if result.done:
         meta = body["metadata"]
-        kube.delete_connection_secret(meta["namespace"], meta["name"])
+        connection.delete(meta)
         metrics.observe_phase(meta["uid"], None)
     return result

@@ -5,22 +5,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dask_aws.aws import ecs_cluster, iam_roles, log_group, security_group
-from dask_aws.aws import task_definitions as tds
+from dask_aws.aws import security_group
 from dask_aws.aws import tasks as ecs_tasks
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Found, Target
+from dask_aws.aws.task_definitions import Component
 from dask_aws.engine import scheduler_api
 from dask_aws.engine.events import Event
 from dask_aws.engine.observe import Observed
-from dask_aws.engine.plan import INFRA, Plan
+from dask_aws.engine.plan import Plan
+from dask_aws.engine.resources import BY_KEY, RESOURCES, describe, task_definition_key
 
 
 @dataclass
 class Outcome:
-    cluster_arn: str | None = None
+    found: dict[str, Found | None] = field(default_factory=dict)  # after this step's ensures
     security_groups: list[str] = field(default_factory=list)
-    task_definitions: dict[str, str] = field(default_factory=dict)
+    ensured: list[str] = field(default_factory=list)  # resources.RESOURCES keys, in order
+    created: bool = False  # `ensured` is a first creation, not drift repaired
     started_workers: list[str] = field(default_factory=list)
     started_scheduler: str | None = None
     retired: int = 0
@@ -28,34 +30,33 @@ class Outcome:
     failures: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
+    @property
+    def cluster_arn(self) -> str | None:
+        cluster = self.found.get("cluster")
+        return cluster.id if cluster else None
+
+    def task_definition(self, component: Component) -> str | None:
+        found = self.found.get(task_definition_key(component))
+        return found.id if found else None
+
 
 def _ensure_infra(aws: Aws, target: Target, observed: Observed, plan: Plan, out: Outcome) -> None:
-    cluster = observed.cluster
-    groups = observed.security_groups
-    definitions: dict[tds.Role, Found | None] = dict(observed.task_definitions)
+    out.found = dict(observed.found)
+    place = observed.place
     for key in plan.ensure:
-        if key == "cluster":
-            cluster = ecs_cluster.ensure(aws, target)
-        elif key.startswith("role:"):
-            iam_roles.ensure(aws, target, "execution" if key == "role:execution" else "task")
-        elif key == "security-group":
-            groups = security_group.ensure(aws, target, observed.network)
-        elif key == "log-group":
-            log_group.ensure(aws, target)
-        else:
-            role: tds.Role = "scheduler" if key == "td:scheduler" else "worker"
-            definitions[role] = tds.ensure(aws, target, role, observed.refs)
-    out.cluster_arn = cluster.id if cluster else None
-    out.security_groups = [g.id for g in groups]
-    out.task_definitions = {r: d.id for r, d in definitions.items() if d is not None}
+        # Trust our own writes: what ensure returns is not read back in this step.
+        out.found[key] = BY_KEY[key].ensure(aws, target, place)
+    out.ensured = list(plan.ensure)
+    out.security_groups = security_group.ids(target, out.found.get("security-group"))
     if plan.ensure:
         # Everything missing at once is a first creation; anything less is drift repaired.
-        reason = (
-            "Created"
-            if observed.cluster is None or len(plan.ensure) == len(INFRA)
-            else ("Repaired")
-        )
-        out.events.append(Event("Normal", reason, "ensured " + ", ".join(plan.ensure)))
+        out.created = observed.cluster is None or len(plan.ensure) == len(RESOURCES)
+        if out.created:
+            event = Event("Normal", "Created", f"Created {describe(plan.ensure)}.")
+        else:
+            repaired = f"Repaired {describe(plan.ensure)} to match the spec."
+            event = Event("Normal", "Repaired", repaired)
+        out.events.append(event)
 
 
 def _retire(aws: Aws, target: Target, plan: Plan, cluster_arn: str, out: Outcome) -> None:
@@ -74,8 +75,8 @@ def _retire(aws: Aws, target: Target, plan: Plan, cluster_arn: str, out: Outcome
             out.retired = len(addresses)
         except scheduler_api.SchedulerUnreachable as exc:
             out.retire_fallback = (
-                f"could not retire {len(hosts)} worker(s) gracefully through the scheduler "
-                f"API ({exc}); stopped their tasks directly, data they held may be recomputed"
+                f"Could not retire {len(hosts)} worker(s) gracefully through the scheduler "
+                f"API ({exc}); stopped their tasks directly, so data they held may be recomputed."
             )
             out.events.append(Event("Warning", "RetireFallback", out.retire_fallback))
     ecs_tasks.stop(aws, cluster_arn, [v.arn for v in victims], "dask-aws: scaled down")
@@ -83,7 +84,8 @@ def _retire(aws: Aws, target: Target, plan: Plan, cluster_arn: str, out: Outcome
         Event(
             "Normal",
             "ScaledDown",
-            f"stopped {len(victims)} worker task(s), {out.retired} retired gracefully first",
+            f"Stopped {len(victims)} worker task(s); {out.retired} of them were retired "
+            "through the scheduler first, so their data moved to other workers.",
         )
     )
 
@@ -91,7 +93,8 @@ def _retire(aws: Aws, target: Target, plan: Plan, cluster_arn: str, out: Outcome
 def _run_workers(aws: Aws, target: Target, observed: Observed, plan: Plan, out: Outcome) -> None:
     assert out.cluster_arn is not None
     workers = target.spec.workers
-    cluster_arn, definition = out.cluster_arn, out.task_definitions["worker"]
+    cluster_arn, definition = out.cluster_arn, out.task_definition("worker")
+    assert definition is not None
 
     def run(count: int, spot: bool) -> ecs_tasks.RunResult:
         return ecs_tasks.run(
@@ -115,7 +118,7 @@ def _run_workers(aws: Aws, target: Target, observed: Observed, plan: Plan, out: 
                 "Warning",
                 "SpotFallback",
                 f"FARGATE_SPOT started {len(result.started)} of {plan.run_workers} workers "
-                f"({'; '.join(result.failures)[:300]}); starting {missing} on demand",
+                f"({'; '.join(result.failures)[:300]}); starting {missing} on demand instead.",
             )
         )
         extra = run(missing, False)
@@ -130,11 +133,12 @@ def _run_workers(aws: Aws, target: Target, observed: Observed, plan: Plan, out: 
                 Event(
                     "Warning",
                     "WorkerReplaced",
-                    f"replacing {len(replaced)} stopped worker(s): {'; '.join(reasons)[:400]}",
+                    f"Replacing {len(replaced)} stopped worker task(s): "
+                    f"{'; '.join(reasons)[:400]}.",
                 )
             )
         out.events.append(
-            Event("Normal", "WorkersStarted", f"started {len(result.started)} worker task(s)")
+            Event("Normal", "WorkersStarted", f"Started {len(result.started)} worker task(s).")
         )
 
 
@@ -149,12 +153,13 @@ def act(aws: Aws, target: Target, observed: Observed, plan: Plan) -> Outcome:
     for reason, arns in stops.items():
         ecs_tasks.stop(aws, out.cluster_arn, arns, reason)
     _retire(aws, target, plan, out.cluster_arn, out)
-    if plan.run_scheduler:
+    scheduler_definition = out.task_definition("scheduler")
+    if plan.run_scheduler and scheduler_definition is not None:
         result = ecs_tasks.run(
             aws,
             target,
             out.cluster_arn,
-            out.task_definitions["scheduler"],
+            scheduler_definition,
             "scheduler",
             1,
             observed.network,
@@ -168,9 +173,9 @@ def act(aws: Aws, target: Target, observed: Observed, plan: Plan) -> Outcome:
                 Event(
                     "Warning" if not lost.live else "Normal",
                     "SchedulerReplaced",
-                    f"scheduler {lost.id} replaced "
-                    f"({lost.stopped_reason or lost.stop_code or 'spec changed'}); "
-                    "workers are rolled over to the new one",
+                    f"Replaced scheduler task {lost.id} "
+                    f"({lost.stopped_reason or lost.stop_code or 'the spec changed'}); "
+                    "its workers are rolled over to the new scheduler.",
                 )
             )
     if plan.run_workers:

@@ -1,33 +1,33 @@
-"""Deletion in dependency order: tasks (until stopped), security group, roles, task
-definitions, log group, then the ECS cluster if it is ours. NotFound counts as done, so
-the step can be repeated after any crash. deletionPolicy Retain only marks resources."""
+"""Deletion of everything a cluster created: what its status records (wherever it is) and
+what the current spec's names find. Tasks go first (until stopped), then the resources
+in the reverse order of resources.RESOURCES. NotFound counts as done, so the step can be
+repeated after any crash. deletionPolicy Retain only marks what we own."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
 
-from botocore.exceptions import ClientError, WaiterError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from dask_aws.aws import ecs_cluster, iam_roles, log_group, network, security_group
-from dask_aws.aws import task_definitions as tds
-from dask_aws.aws import tasks as ecs_tasks
+from dask_aws.aws import network
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Found, Target
 from dask_aws.aws.tags import RETAINED
+from dask_aws.engine import orphans
 from dask_aws.engine.events import Event
-from dask_aws.errors import DaskAwsError, PermanentError, TransientError, translate
+from dask_aws.engine.observe import refs
+from dask_aws.engine.resources import BY_KEY, RESOURCES, Place, describe
+from dask_aws.errors import (
+    NOT_FOUND,
+    DaskAwsError,
+    PermanentError,
+    error_code,
+    translate,
+    unreachable,
+)
 from dask_aws.spec import DeletionPolicy
-
-T = TypeVar("T")
-
-
-def _role(aws: Aws, target: Target, kind: iam_roles.Kind) -> Found | None:
-    try:
-        return iam_roles.observe(aws, target, kind)
-    except PermanentError:
-        return None
+from dask_aws.status import CreatedResource
 
 
 @dataclass
@@ -37,71 +37,69 @@ class DeleteResult:
     error: DaskAwsError | None = None
 
 
-def _unless_foreign(read: Callable[[], T]) -> T | None:
-    """Observe, treating 'not ours' or 'the user's reference is gone' as nothing to delete."""
+def delete(
+    aws: Aws,
+    target: Target,
+    recorded: Sequence[CreatedResource] = (),
+    *,
+    discover: bool = True,
+    retain: bool | None = None,
+) -> DeleteResult:
+    """`recorded`: status.aws.created. `discover`: also look where the spec's names point
+    (False when the spec could not be read: then only the records count). `retain`: the
+    deletionPolicy, when it must not come from `target.spec`."""
+    if retain is None:
+        retain = target.spec.deletion_policy is DeletionPolicy.RETAIN
+    # Nothing can have been created in a region that does not exist (reconcile refuses it).
+    discover = discover and aws.known_region
+    recorded = [e for e in recorded if not e.region or aws.in_region(e.region).known_region]
     try:
-        return read()
-    except PermanentError:
-        return None
-
-
-def delete(aws: Aws, target: Target) -> DeleteResult:
-    try:
-        if target.spec.deletion_policy is DeletionPolicy.RETAIN:
-            _mark_retained(aws, target)
-            return DeleteResult(
-                True, [Event("Normal", "Retained", "AWS resources kept (deletionPolicy Retain)")]
-            )
-        _delete_all(aws, target)
+        entries = orphans.merge(recorded, _discovered(aws, target) if discover else [])
+        if retain:
+            _mark_retained(aws, entries)
+            kept = describe(e.kind for e in entries if e.kind in BY_KEY)
+            message = f"Kept {kept} on AWS (deletionPolicy Retain)."
+            return DeleteResult(True, [Event("Normal", "Retained", message)])
+        removal = orphans.remove(aws, target, entries, wait=True)
     except ClientError as exc:
-        return DeleteResult(False, [], translate(exc))
+        return DeleteResult(False, [], translate(exc, aws.identity))
+    except BotoCoreError as exc:
+        return DeleteResult(False, [], unreachable(aws.region, exc))
     except DaskAwsError as exc:
         return DeleteResult(False, [Event("Warning", exc.reason, exc.message)], exc)
-    return DeleteResult(True, [Event("Normal", "Deleted", "all AWS resources removed")])
+    if removal.errors or removal.left:
+        error = next(iter(removal.errors), None) or DaskAwsError(
+            "DeletionPending", f"still removing {describe(e.kind for e in removal.left)}"
+        )
+        return DeleteResult(False, [Event("Warning", error.reason, error.message)], error)
+    message = "Removed every AWS resource this cluster had created."
+    return DeleteResult(True, [Event("Normal", "Deleted", message)])
 
 
-def _delete_all(aws: Aws, target: Target) -> None:
-    cluster = _unless_foreign(lambda: ecs_cluster.observe(aws, target))
-    if cluster is not None:
-        live = [t.arn for t in ecs_tasks.observe(aws, target, cluster.id) if t.live]
-        ecs_tasks.stop(aws, cluster.id, live, "dask-aws: cluster deleted")
+def _discovered(aws: Aws, target: Target) -> list[CreatedResource]:
+    """What exists under the spec's names and is ours (a crash can precede any record)."""
+    try:
+        vpc: network.Network | None = network.observe(aws, target)
+    except PermanentError:
+        vpc = None
+    place = Place(vpc, refs(aws, target))
+    found: dict[str, Found | None] = {}
+    for resource in RESOURCES:
         try:
-            ecs_tasks.wait_stopped(aws, cluster.id, live)
-        except WaiterError as exc:
-            raise TransientError("TasksStopping", f"tasks still stopping: {exc}") from exc
-    net = _unless_foreign(lambda: network.observe(aws, target))
-    if net is not None:
-        for group in _unless_foreign(lambda: security_group.observe(aws, target, net)) or []:
-            security_group.delete(aws, group)
-    for kind in iam_roles.KINDS:
-        role = _role(aws, target, kind)
-        if role is not None:
-            iam_roles.delete(aws, role)
-    for role_name in tds.ROLES:
-        tds.delete(aws, target, role_name)
-    logs = _unless_foreign(lambda: log_group.observe(aws, target))
-    if logs is not None:
-        log_group.delete(aws, logs)
-    if cluster is not None:
-        ecs_cluster.delete(aws, cluster)
+            found[resource.key] = resource.observe(aws, target, place)
+        except PermanentError:
+            continue  # not ours, or the user's reference is gone: nothing to delete
+    return orphans.record(aws, found)
 
 
-def _mark_retained(aws: Aws, target: Target) -> None:
-    mark = {RETAINED: "true"}
-    cluster = _unless_foreign(lambda: ecs_cluster.observe(aws, target))
-    if cluster is not None and cluster.ours:
-        aws.ecs.tag_resource(resourceArn=cluster.id, tags=[{"key": RETAINED, "value": "true"}])
-    for kind in iam_roles.KINDS:
-        role = _role(aws, target, kind)
-        if role is not None and role.ours:
-            aws.iam.tag_role(
-                RoleName=role.id.rsplit("/", 1)[1], Tags=[{"Key": RETAINED, "Value": "true"}]
+def _mark_retained(aws: Aws, entries: Sequence[CreatedResource]) -> None:
+    for entry in entries:
+        if entry.kind not in BY_KEY:
+            continue  # the tasks: they keep running, tagged as their owner's
+        try:
+            BY_KEY[entry.kind].tag(
+                aws.in_region(entry.region), Found(entry.id, ours=True), {RETAINED: "true"}
             )
-    net = _unless_foreign(lambda: network.observe(aws, target))
-    if net is not None:
-        for group in _unless_foreign(lambda: security_group.observe(aws, target, net)) or []:
-            if group.ours:
-                aws.ec2.create_tags(Resources=[group.id], Tags=[{"Key": RETAINED, "Value": "true"}])
-    logs = _unless_foreign(lambda: log_group.observe(aws, target))
-    if logs is not None and logs.ours:
-        aws.logs.tag_log_group(logGroupName=logs.id, tags=mark)
+        except ClientError as exc:
+            if error_code(exc) not in NOT_FOUND:
+                raise

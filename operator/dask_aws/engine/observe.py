@@ -4,25 +4,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dask_aws.aws import ecs_cluster, iam_roles, log_group, network, security_group
-from dask_aws.aws import task_definitions as tds
+from dask_aws.aws import iam_roles, log_group, network
 from dask_aws.aws import tasks as ecs_tasks
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Found, Target
-from dask_aws.aws.iam_roles import Kind
-from dask_aws.aws.task_definitions import Refs, Role
+from dask_aws.aws.task_definitions import Component, Refs
+from dask_aws.engine.resources import RESOURCES, Place, task_definition_key
 
 
 @dataclass
 class Observed:
     network: network.Network
     refs: Refs
-    cluster: Found | None
-    roles: dict[Kind, Found | None]
-    security_groups: list[Found]
-    log_group: Found | None
-    task_definitions: dict[Role, Found | None]
+    found: dict[str, Found | None]  # by resources.RESOURCES key; None: missing
     tasks: list[ecs_tasks.Task] = field(default_factory=list)
+
+    @property
+    def place(self) -> Place:
+        return Place(self.network, self.refs)
+
+    @property
+    def cluster(self) -> Found | None:
+        return self.found.get("cluster")
+
+    def task_definition(self, component: Component) -> Found | None:
+        return self.found.get(task_definition_key(component))
 
 
 def refs(aws: Aws, target: Target) -> Refs:
@@ -35,16 +41,12 @@ def refs(aws: Aws, target: Target) -> Refs:
 
 
 def observe(aws: Aws, target: Target) -> Observed:
-    net = network.observe(aws, target)
-    the_refs = refs(aws, target)
-    cluster = ecs_cluster.observe(aws, target)
+    place = Place(network.observe(aws, target), refs(aws, target))
+    found = {r.key: r.observe(aws, target, place) for r in RESOURCES}
+    cluster = found["cluster"]
     return Observed(
-        network=net,
-        refs=the_refs,
-        cluster=cluster,
-        roles={kind: iam_roles.observe(aws, target, kind) for kind in iam_roles.KINDS},
-        security_groups=security_group.observe(aws, target, net),
-        log_group=log_group.observe(aws, target),
-        task_definitions={r: tds.observe(aws, target, r, the_refs) for r in tds.ROLES},
+        network=place.require_network(),
+        refs=place.refs,
+        found=found,
         tasks=ecs_tasks.observe(aws, target, cluster.id) if cluster else [],
     )

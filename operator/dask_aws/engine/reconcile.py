@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Target
-from dask_aws.engine.act import act
+from dask_aws.engine import orphans
+from dask_aws.engine.act import Outcome, act
 from dask_aws.engine.events import Event
 from dask_aws.engine.observe import observe
 from dask_aws.engine.plan import plan
 from dask_aws.engine.report import converged_status, error_status
-from dask_aws.errors import DaskAwsError, PermanentError, translate
-from dask_aws.status import ClusterStatus, ConditionType
+from dask_aws.engine.resources import describe
+from dask_aws.errors import (
+    DaskAwsError,
+    PermanentError,
+    translate,
+    unknown_region,
+    unreachable,
+)
+from dask_aws.status import ClusterStatus
 
 REQUEUE_PROGRESS = 2.0  # while tasks start; ECS reports RUNNING within seconds to minutes
 REQUEUE_ERROR = 15.0
@@ -27,12 +36,12 @@ class Result:
     events: list[Event] = field(default_factory=list)
     requeue_after: float | None = None  # None: converged, wait for the next change or resync
     error: DaskAwsError | None = None
+    ensured: list[str] = field(default_factory=list)  # resources.RESOURCES keys created/repaired
+    created: bool = False  # `ensured` was a first creation, not a repair of drift
 
     @property
     def ready(self) -> bool:
-        return any(
-            c.type is ConditionType.READY and c.status == "True" for c in self.status.conditions
-        )
+        return self.status.ready
 
 
 def reconcile(
@@ -49,19 +58,67 @@ def reconcile(
     `retire_first`: IPs of worker tasks to stop first when scaling down (see plan.plan)."""
     previous = previous or ClusterStatus()
     desired = target.spec.workers.replicas if desired_workers is None else desired_workers
+    now = datetime.now(UTC)
+    if not aws.known_region:
+        return failed_result(unknown_region(aws.region), previous, generation)
     try:
         observed = observe(aws, target)
-        steps = plan(observed, desired, retire_first=retire_first)
+        steps = plan(observed, desired, now, retire_first=retire_first)
         outcome = act(aws, target, observed, steps)
         status = converged_status(target, observed, steps, outcome, desired, generation, previous)
+        status = _forget_unused(aws, target, previous, status, outcome)
     except ClientError as exc:
-        return failed_result(translate(exc), previous, generation)
+        return failed_result(translate(exc, aws.identity), previous, generation)
+    except BotoCoreError as exc:
+        return failed_result(unreachable(aws.region, exc), previous, generation)
     except DaskAwsError as exc:
         return failed_result(exc, previous, generation)
-    result = Result(status=status, events=outcome.events)
-    if not result.ready:
+    if steps.crash_loop is not None:
+        component, verdict = steps.crash_loop
+        stalled = PermanentError(
+            "CrashLoop",
+            f"{component} tasks stopped {verdict.failures} times in a row as they started, "
+            f"so no more are started until the spec changes. The last one: {verdict.reason}",
+        )
+        failed = failed_result(stalled, status, generation)
+        failed.events[:0] = outcome.events
+        return failed
+    if steps.backoff is not None and steps.retry_at is not None:
+        component, verdict = steps.backoff
+        message = (
+            f"{component} tasks stopped {verdict.failures} time(s) as they started "
+            f"({verdict.reason}); the next one starts at {steps.retry_at:%H:%M:%S} UTC"
+        )
+        status = status.model_copy(update={"message": message})
+    result = Result(
+        status=status,
+        events=outcome.events,
+        ensured=outcome.ensured,
+        created=outcome.created,
+    )
+    if steps.retry_at is not None:
+        result.requeue_after = max(REQUEUE_PROGRESS, (steps.retry_at - now).total_seconds())
+    elif not result.ready:
         result.requeue_after = REQUEUE_PROGRESS
     return result
+
+
+def _forget_unused(
+    aws: Aws, target: Target, previous: ClusterStatus, status: ClusterStatus, outcome: Outcome
+) -> ClusterStatus:
+    """Records what this step created and removes what earlier ones created that the spec
+    no longer uses; what cannot go yet stays recorded for the next step."""
+    created = orphans.record(aws, outcome.found)
+    unused = orphans.unused(previous.aws.created, created)
+    removal = orphans.remove(aws, target, unused) if unused else orphans.Removal()
+    if removal.removed:
+        message = (
+            f"Removed {describe(e.kind for e in removal.removed)}"
+            f"{orphans.where(removal.removed)} that the spec no longer uses."
+        )
+        outcome.events.append(Event("Normal", "RemovedUnused", message))
+    records = orphans.merge(removal.left, created)
+    return status.model_copy(update={"aws": status.aws.model_copy(update={"created": records})})
 
 
 def failed_result(error: DaskAwsError, previous: ClusterStatus, generation: int | None) -> Result:

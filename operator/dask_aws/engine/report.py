@@ -48,13 +48,20 @@ def converged_status(
     scheduler = plan.scheduler
     running = sum(1 for w in plan.kept_workers if w.running)
     pending = sum(1 for w in plan.kept_workers if not w.running) + len(out.started_workers)
-    ready = scheduler is not None and running == desired and not plan.mutates
+    ready = scheduler is not None and running == desired and not plan.mutates and not plan.outdated
     if scheduler is None:
         phase = Phase.DEGRADED if plan.replacing_scheduler is not None else Phase.CREATING
         why = ("SchedulerStarting", "waiting for the scheduler task to run")
     elif ready:
         phase = Phase.RUNNING
         why = ("Running", f"scheduler running, {running}/{desired} workers")
+    elif plan.outdated:
+        phase = Phase.SCALING
+        why = (
+            "RollingUpdate",
+            f"{running}/{desired} workers run the new spec, {pending} starting; "
+            f"{len(plan.outdated)} on the previous one keep serving until they are replaced",
+        )
     else:
         phase = Phase.SCALING
         why = ("Scaling", f"{running}/{desired} workers running, {pending} starting")
@@ -83,8 +90,8 @@ def converged_status(
             task_role_arn=observed.refs.task_role_arn,
             security_group_id=out.security_groups[0] if out.security_groups else None,
             log_group=observed.refs.log_group,
-            scheduler_task_definition_arn=out.task_definitions.get("scheduler"),
-            worker_task_definition_arn=out.task_definitions.get("worker"),
+            scheduler_task_definition_arn=out.task_definition("scheduler"),
+            worker_task_definition_arn=out.task_definition("worker"),
             scheduler_task_arn=(scheduler.arn if scheduler else out.started_scheduler),
         ),
         message=message,

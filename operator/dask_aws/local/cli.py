@@ -11,6 +11,10 @@ import sys
 import threading
 from typing import Any
 
+# What the `local` extra brings and a plain `pip install dask-aws` (the operator image) lacks.
+LOCAL_EXTRA_MODULES = ("moto", "werkzeug", "flask")
+INSTALL_HINT = "pip install 'dask-aws[local]'"
+
 
 def register(subparsers: Any) -> None:
     local = subparsers.add_parser("local", help="a local AWS (ECS on local processes)")
@@ -63,9 +67,17 @@ def _watch_parent(parent_pid: int, done: threading.Event) -> None:
 
 
 def run_up(args: argparse.Namespace) -> int:
+    try:
+        from dask_aws.local.server import LocalAwsServer
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").partition(".")[0]
+        if missing not in LOCAL_EXTRA_MODULES:
+            raise
+        raise SystemExit(
+            f"dask-aws local: the local AWS is not installed ({missing} is missing): {INSTALL_HINT}"
+        ) from None
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.WARNING))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from dask_aws.local.server import LocalAwsServer
 
     done = threading.Event()
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import base64
 import copy
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from moto.core.responses import ActionResult
@@ -29,8 +31,6 @@ from moto.moto_api import state_manager
 from dask_aws.local import strict
 from dask_aws.local.context import LocalContext, active
 from dask_aws.local.faults import CAPACITY_REASON
-
-_ORIGINALS: dict[str, Any] = {}
 
 
 def _context() -> LocalContext:
@@ -70,7 +70,7 @@ def register_task_definition(
         container_definitions or [],
         kwargs.get("execution_role_arn"),
     )
-    return _ORIGINALS["register_task_definition"](self, family, container_definitions, **kwargs)
+    return original(register_task_definition)(self, family, container_definitions, **kwargs)
 
 
 def calculate_task_resource_requirements(task_definition: Any) -> dict[str, Any]:
@@ -82,7 +82,7 @@ def calculate_task_resource_requirements(task_definition: Any) -> dict[str, Any]
         d if any(d.get(k) is not None for k in keys) else {**d, "memoryReservation": 0}
         for d in task_definition.container_definitions
     ]
-    result: dict[str, Any] = _ORIGINALS["_calculate_task_resource_requirements"](shim)
+    result: dict[str, Any] = original(calculate_task_resource_requirements)(shim)
     return result
 
 
@@ -131,7 +131,7 @@ def run_task(
     ]
     if failed >= count:
         return []
-    tasks: list[Any] = _ORIGINALS["run_task"](
+    tasks: list[Any] = original(run_task)(
         self,
         cluster_str,
         task_definition_str,
@@ -226,7 +226,7 @@ def stop_task(self: Any, cluster_str: str, task_str: str, reason: str) -> Any:
         raise InvalidParameterException("The referenced task was not found.")
     dataplane = _context().dataplane
     if dataplane.lookup(task.task_arn) is None:
-        return _ORIGINALS["stop_task"](self, cluster_str, task_str, reason)
+        return original(stop_task)(self, cluster_str, task_str, reason)
     dataplane.stop(task.task_arn, "UserInitiated", reason or None)
     return task
 
@@ -236,7 +236,7 @@ def delete_cluster(self: Any, cluster_str: str) -> Any:
     strict.validate_delete_cluster(
         cluster, self.tasks.get(cluster.name, {}).values(), self.services.values()
     )
-    return _ORIGINALS["delete_cluster"](self, cluster_str)
+    return original(delete_cluster)(self, cluster_str)
 
 
 # -- ECS responses: report failures moto always leaves empty ---------------------------------
@@ -245,7 +245,7 @@ def run_task_response(self: Any) -> Any:
     extra["client_token"] = self._get_param("clientToken")
     extra["propagate_tags"] = self._get_param("propagateTags")
     extra["managed_tags"] = bool(self._get_param("enableECSManagedTags"))
-    result = _ORIGINALS["response_run_task"](self)
+    result = original(run_task_response)(self)
     failures = _context().request_extra().get("run_task_failures")
     if failures:
         result.result["failures"] = failures
@@ -253,7 +253,7 @@ def run_task_response(self: Any) -> Any:
 
 
 def describe_tasks_response(self: Any) -> Any:
-    result = _ORIGINALS["response_describe_tasks"](self)
+    result = original(describe_tasks_response)(self)
     failures = _context().request_extra().get("describe_tasks_failures")
     if failures:
         result.result["failures"] = failures
@@ -294,7 +294,7 @@ def delete_security_group(self: Any, name: str | None = None, group_id: str | No
         target = group.id if group is not None else None
     if target is not None:
         strict.validate_delete_security_group(target, list(self.enis.values()))
-    _ORIGINALS["delete_security_group"](self, name=name, group_id=group_id)
+    original(delete_security_group)(self, name=name, group_id=group_id)
 
 
 # What AWS reports for settings nobody has put (effectiveSettings=true). moto lists only
@@ -326,37 +326,66 @@ def list_account_settings_response(self: Any) -> Any:
     return ActionResult({"settings": settings})
 
 
+@dataclass(frozen=True)
+class Patch:
+    """One moto attribute replaced: `target.name` becomes `replacement`."""
+
+    target: type
+    name: str
+    replacement: Callable[..., Any]
+
+
+# A patch is one row here and nothing else: install() and uninstall() iterate the table, and
+# a replacement reaches what it replaced through original(), not by name.
+PATCHES: tuple[Patch, ...] = (
+    Patch(EC2ContainerServiceBackend, "register_task_definition", register_task_definition),
+    Patch(
+        EC2ContainerServiceBackend,
+        "_calculate_task_resource_requirements",
+        calculate_task_resource_requirements,
+    ),
+    Patch(EC2ContainerServiceBackend, "run_task", run_task),
+    Patch(EC2ContainerServiceBackend, "describe_tasks", describe_tasks),
+    Patch(EC2ContainerServiceBackend, "stop_task", stop_task),
+    Patch(EC2ContainerServiceBackend, "delete_cluster", delete_cluster),
+    Patch(EC2ContainerServiceBackend, "list_tasks", list_tasks),
+    Patch(EC2ContainerServiceResponse, "run_task", run_task_response),
+    Patch(EC2ContainerServiceResponse, "describe_tasks", describe_tasks_response),
+    Patch(EC2ContainerServiceResponse, "list_tasks", list_tasks_response),
+    Patch(EC2ContainerServiceResponse, "list_account_settings", list_account_settings_response),
+    Patch(SecurityGroupBackend, "delete_security_group", delete_security_group),
+)
+
+# What each patch replaced, as found in the class's __dict__ (a staticmethod stays one), so
+# uninstall() puts back exactly that.
+_replaced: dict[Patch, Any] = {}
+
+
+def original(replacement: Callable[..., Any]) -> Callable[..., Any]:
+    """The moto function `replacement` stands in for, for replacements that delegate to it."""
+    for patch, raw in _replaced.items():
+        if patch.replacement is replacement:
+            return raw.__func__ if isinstance(raw, staticmethod) else raw
+    raise RuntimeError(f"{replacement.__name__} is not installed")
+
+
 def install() -> None:
     """Patch moto (idempotent) and freeze the ECS task state machine."""
     freeze_task_states()
-    if _ORIGINALS:
+    if _replaced:
         return
-    ecs = EC2ContainerServiceBackend
-    _ORIGINALS.update(
-        register_task_definition=ecs.register_task_definition,
-        _calculate_task_resource_requirements=ecs._calculate_task_resource_requirements,
-        run_task=ecs.run_task,
-        describe_tasks=ecs.describe_tasks,
-        stop_task=ecs.stop_task,
-        delete_cluster=ecs.delete_cluster,
-        list_tasks=ecs.list_tasks,
-        response_run_task=EC2ContainerServiceResponse.run_task,
-        response_list_tasks=EC2ContainerServiceResponse.list_tasks,
-        response_describe_tasks=EC2ContainerServiceResponse.describe_tasks,
-        delete_security_group=SecurityGroupBackend.delete_security_group,
-        response_list_account_settings=EC2ContainerServiceResponse.list_account_settings,
-    )
-    ecs.register_task_definition = register_task_definition  # type: ignore[method-assign,assignment]
-    ecs._calculate_task_resource_requirements = staticmethod(  # type: ignore[method-assign]
-        calculate_task_resource_requirements
-    )
-    ecs.run_task = run_task  # type: ignore[method-assign]
-    ecs.describe_tasks = describe_tasks  # type: ignore[method-assign]
-    ecs.stop_task = stop_task  # type: ignore[method-assign]
-    ecs.delete_cluster = delete_cluster  # type: ignore[method-assign]
-    ecs.list_tasks = list_tasks  # type: ignore[method-assign]
-    EC2ContainerServiceResponse.run_task = run_task_response  # type: ignore[method-assign]
-    EC2ContainerServiceResponse.list_tasks = list_tasks_response  # type: ignore[method-assign]
-    EC2ContainerServiceResponse.describe_tasks = describe_tasks_response  # type: ignore[method-assign]
-    SecurityGroupBackend.delete_security_group = delete_security_group  # type: ignore[method-assign]
-    EC2ContainerServiceResponse.list_account_settings = list_account_settings_response  # type: ignore[method-assign]
+    for patch in PATCHES:
+        raw = patch.target.__dict__[patch.name]
+        _replaced[patch] = raw
+        new = (
+            staticmethod(patch.replacement) if isinstance(raw, staticmethod) else patch.replacement
+        )
+        setattr(patch.target, patch.name, new)
+
+
+def uninstall() -> None:
+    """Undo install(): moto's own functions and task state machine again."""
+    for patch, raw in _replaced.items():
+        setattr(patch.target, patch.name, raw)
+    _replaced.clear()
+    state_manager.unset_transition("ecs::task")

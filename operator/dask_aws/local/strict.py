@@ -21,7 +21,9 @@ from moto.ec2.exceptions import DependencyViolationError
 from moto.ecs.exceptions import ECSException
 
 # Fargate task sizes: cpu units -> allowed memory (MiB). Source: the Amazon ECS developer
-# guide, "Task CPU and memory" (Linux platform); checked 2025.
+# guide, "Task CPU and memory" (Linux platform); checked 2025. Deliberately not imported from
+# dask_aws.fargate: the local AWS stands in for AWS, so it is an oracle for the product's
+# table, not a reader of it (tests/local/test_units.py checks the two transcriptions agree).
 FARGATE_SIZES: dict[int, tuple[int, ...]] = {
     256: (512, 1024, 2048),
     512: tuple(range(1024, 4096 + 1, 1024)),

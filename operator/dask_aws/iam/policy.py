@@ -1,6 +1,6 @@
 """`dask-aws iam-policy`: print the least-privilege IAM policy the engine needs.
 
-The policy comes from dask_aws.aws.permissions, where each module's calls are declared;
+The policy comes from dask_aws.iam.permissions, where each module's calls are declared;
 tests/iam runs the whole engine lifecycle under exactly this policy on the local AWS with
 IAM enforcement, and fails it once without each action. `--for library` prints the policy
 for a FargateCluster/ECSCluster user (the engine's, plus heartbeat tags, get_logs() and
@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Any
 
-from dask_aws.aws import permissions
+from dask_aws.iam import permissions
 
 
 def register(subparsers: Any) -> None:

@@ -22,12 +22,11 @@ from typing import Any, TextIO
 from dask_aws.aws import tags
 from dask_aws.aws.clients import Aws, connect
 from dask_aws.aws.found import Target
-from dask_aws.names import Owner
+from dask_aws.names import LOG_GROUP_PREFIX, NAME_PREFIX, Owner
 from dask_aws.spec import DaskAwsClusterSpec
 
-ROLE_NAME = re.compile(r"^dask-.+-[0-9a-f]{8}-(exec|task)$")
-FAMILY_NAME = re.compile(r"^dask-.+-[0-9a-f]{8}-(scheduler|worker)$")
-LOG_GROUP_PREFIX = "/dask-aws/"
+ROLE_NAME = re.compile(rf"^{re.escape(NAME_PREFIX)}.+-[0-9a-f]{{8}}-(exec|task)$")
+FAMILY_NAME = re.compile(rf"^{re.escape(NAME_PREFIX)}.+-[0-9a-f]{{8}}-(scheduler|worker)$")
 LIVENESS_KEYS = (tags.HOST, tags.PROCESS, tags.ECS_CLUSTER)
 
 
@@ -114,7 +113,7 @@ def _log_groups(aws: Aws) -> Iterator[tuple[str, dict[str, str]]]:
 
 def _task_definitions(aws: Aws) -> Iterator[tuple[str, dict[str, str]]]:
     pages = aws.ecs.get_paginator("list_task_definition_families").paginate(
-        familyPrefix="dask-", status="ACTIVE"
+        familyPrefix=NAME_PREFIX, status="ACTIVE"
     )
     for page in pages:
         for family in page["families"]:

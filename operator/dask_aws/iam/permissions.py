@@ -18,7 +18,8 @@ of these, so they rest on AWS's documentation, cited in ``why``).
 Three audiences (``--for``): the ``operator`` runs the engine (dask_aws.aws, dask_aws.engine);
 the Python ``library`` (FargateCluster/ECSCluster, dask_aws.cluster) runs the same engine
 in the user's process and adds heartbeat tags, get_logs() and the public-IP lookup; ``gc``
-(`dask-aws gc`) runs the engine's delete and adds the listing it finds leftovers with.
+(`dask-aws gc`, dask_aws.cluster.gc) runs the engine's delete and adds the listing it
+finds leftovers with.
 Each module's entry belongs to one audience (:func:`audience_of`); the library's and gc's
 policies are the operator's plus their own entries.
 
@@ -34,6 +35,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from dask_aws.aws.iam_roles import EXECUTION_POLICY
+from dask_aws.aws.tags import MANAGED_BY, MANAGED_BY_VALUE
+from dask_aws.names import LOG_GROUP_PREFIX, NAME_PREFIX
+
 Mode = Literal["create-all", "bring-your-own"]
 MODES: tuple[Mode, ...] = ("create-all", "bring-your-own")
 BOTH: frozenset[Mode] = frozenset(MODES)
@@ -43,12 +48,6 @@ BRING_YOUR_OWN: frozenset[Mode] = frozenset({"bring-your-own"})
 Audience = Literal["operator", "library", "gc"]
 AUDIENCES: tuple[Audience, ...] = ("operator", "library", "gc")
 
-# Name patterns of what the engine creates (dask_aws.names; tests/iam checks they match).
-NAME_PREFIX = "dask-"
-LOG_GROUP_PREFIX = "/dask-aws/"
-MANAGED_BY_TAG = "dask-aws.io/managed-by"  # dask_aws.aws.tags.MANAGED_BY
-MANAGED_BY_VALUE = "dask-aws"
-EXECUTION_POLICY = "policy/service-role/AmazonECSTaskExecutionRolePolicy"
 
 # API operations that need no permission at all.
 NO_PERMISSION_NEEDED = {
@@ -102,6 +101,12 @@ PERMISSIONS: dict[str, tuple[Need, ...]] = {
         ),
         Need("ecs:CreateCluster", "cluster-ours", "create the cluster", CREATE_ALL),
         Need("ecs:DeleteCluster", "cluster-ours", "delete our cluster", CREATE_ALL),
+        Need(
+            "ecs:TagResource",
+            "cluster-ours",
+            "mark our cluster retained (deletionPolicy Retain); the library's heartbeat tag",
+            CREATE_ALL,
+        ),
         _implied(
             "ecs:TagResource",
             "ecs-tag-on-create",
@@ -179,6 +184,12 @@ PERMISSIONS: dict[str, tuple[Need, ...]] = {
             CREATE_ALL,
         ),
         Need("iam:DeleteRole", "role-ours", "delete our roles", CREATE_ALL),
+        Need(
+            "iam:TagRole",
+            "role-ours",
+            "mark our roles retained (deletionPolicy Retain)",
+            CREATE_ALL,
+        ),
     ),
     "dask_aws.aws.security_group": (
         Need(
@@ -213,6 +224,12 @@ PERMISSIONS: dict[str, tuple[Need, ...]] = {
             CREATE_ALL,
         ),
         Need("ec2:DeleteSecurityGroup", "sg-ours", "delete our security group", CREATE_ALL),
+        Need(
+            "ec2:CreateTags",
+            "sg-ours",
+            "mark our group retained (deletionPolicy Retain); the library's heartbeat tag",
+            CREATE_ALL,
+        ),
     ),
     "dask_aws.aws.log_group": (
         Need(
@@ -237,6 +254,12 @@ PERMISSIONS: dict[str, tuple[Need, ...]] = {
             CREATE_ALL,
         ),
         Need("logs:DeleteLogGroup", "log-ours", "delete our log group", CREATE_ALL),
+        Need(
+            "logs:TagLogGroup",
+            "log-ours",
+            "mark our log group retained (deletionPolicy Retain)",
+            CREATE_ALL,
+        ),
     ),
     "dask_aws.aws.task_definitions": (
         Need(
@@ -263,6 +286,12 @@ PERMISSIONS: dict[str, tuple[Need, ...]] = {
             "ecs:DeleteTaskDefinitions",
             "any",
             "delete deregistered revisions so nothing is left on delete",
+        ),
+        Need(
+            "ecs:TagResource",
+            "td-ours",
+            "mark our task definitions retained (deletionPolicy Retain); the library's "
+            "heartbeat tag when it brings its own cluster",
         ),
         _implied(
             "ecs:TagResource",
@@ -304,53 +333,7 @@ PERMISSIONS: dict[str, tuple[Need, ...]] = {
             BOTH,
         ),
     ),
-    "dask_aws.engine.delete": (
-        Need(
-            "ecs:TagResource",
-            "cluster-ours",
-            "deletionPolicy Retain: mark our cluster as retained",
-            CREATE_ALL,
-        ),
-        Need(
-            "iam:TagRole",
-            "role-ours",
-            "deletionPolicy Retain: mark our roles as retained",
-            CREATE_ALL,
-        ),
-        Need(
-            "ec2:CreateTags",
-            "sg-ours",
-            "deletionPolicy Retain: mark our security group as retained",
-            CREATE_ALL,
-        ),
-        Need(
-            "logs:TagLogGroup",
-            "log-ours",
-            "deletionPolicy Retain: mark our log group as retained",
-            CREATE_ALL,
-        ),
-    ),
     # -- the Python library (FargateCluster/ECSCluster): the engine's, plus these --------
-    "dask_aws.cluster.liveness": (
-        Need(
-            "ecs:TagResource",
-            "cluster-ours",
-            "heartbeat: refresh the heartbeat tag on the cluster it created (dask-aws gc reads it)",
-            CREATE_ALL,
-        ),
-        Need(
-            "ec2:CreateTags",
-            "sg-ours",
-            "heartbeat on its security group when a cluster_arn is given (ECSCluster)",
-            CREATE_ALL,
-        ),
-        Need(
-            "ecs:TagResource",
-            "td-ours",
-            "heartbeat: refresh the heartbeat tag on its scheduler task definition",
-            BRING_YOUR_OWN,
-        ),
-    ),
     "dask_aws.cluster.logs": (
         Need(
             "logs:GetLogEvents",
@@ -379,7 +362,7 @@ PERMISSIONS: dict[str, tuple[Need, ...]] = {
         ),
     ),
     # -- dask-aws gc: the engine's delete, plus finding leftovers by their tags ----------
-    "dask_aws.gc": (
+    "dask_aws.cluster.gc": (
         Need("ecs:ListClusters", "any", "list the ECS clusters to find ours by their tags"),
         Need(
             "ecs:DescribeClusters",
@@ -391,18 +374,18 @@ PERMISSIONS: dict[str, tuple[Need, ...]] = {
             "any",
             "find security groups by the managed-by tag",
         ),
-        Need("iam:ListRoles", "role-all", "list roles to find ours by name (dask-*)"),
+        Need("iam:ListRoles", "role-all", f"list roles to find ours by name ({NAME_PREFIX}*)"),
         Need("iam:ListRoleTags", "role-ours", "read our roles' owner tags"),
         Need(
             "logs:DescribeLogGroups",
             "any",
-            "list the log groups under /dask-aws/",
+            f"list the log groups under {LOG_GROUP_PREFIX}",
         ),
         Need("logs:ListTagsLogGroup", "log-ours", "read our log groups' owner tags"),
         Need(
             "ecs:ListTaskDefinitionFamilies",
             "any",
-            "list the task definition families named dask-*",
+            f"list the task definition families named {NAME_PREFIX}*",
         ),
         Need(
             "ecs:DescribeTaskDefinition",
@@ -413,15 +396,16 @@ PERMISSIONS: dict[str, tuple[Need, ...]] = {
 }
 
 _LIBRARY_PREFIX = "dask_aws.cluster."
-_GC_MODULE = "dask_aws.gc"
+_GC_MODULE = "dask_aws.cluster.gc"
 
 
 def audience_of(module: str) -> Audience:
     """Who runs `module`'s calls: the engine's modules run everywhere ("operator")."""
-    if module.startswith(_LIBRARY_PREFIX):
-        return "library"
+    # gc lives in the library's package but has its own audience: test it first.
     if module == _GC_MODULE:
         return "gc"
+    if module.startswith(_LIBRARY_PREFIX):
+        return "library"
     return "operator"
 
 
@@ -509,7 +493,7 @@ def _scopes(mode: Mode, o: Options) -> dict[str, Scope]:
         "sg-ours": Scope(
             "OurSecurityGroup",
             (f"{ec2}:security-group/*",),
-            {"StringEquals": {f"ec2:ResourceTag/{MANAGED_BY_TAG}": MANAGED_BY_VALUE}},
+            {"StringEquals": {f"ec2:ResourceTag/{MANAGED_BY}": MANAGED_BY_VALUE}},
         ),
         "log-ours": Scope("OurLogGroup", (f"{logs}:log-group:{LOG_GROUP_PREFIX}*",)),
         "log-given": Scope("GivenLogGroups", (f"{logs}:log-group:*",)),

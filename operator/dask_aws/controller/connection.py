@@ -1,0 +1,71 @@
+"""The connection Secret: written after the AWS work, so it must never cost the status.
+
+A failure to write it (RBAC, the API server, quota) is reported, not raised: a Warning
+Event, a note on the Ready condition and one log line. The write is retried at the next
+reconcile because the address is only remembered once written.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from dask_aws.controller import kube
+from dask_aws.controller.state import ObjectState
+from dask_aws.engine.events import Event
+from dask_aws.status import ClusterStatus, ConditionType
+
+logger = logging.getLogger("dask_aws.operator")
+FAILED = "ConnectionSecretFailed"
+
+
+def sync(meta: Any, status: ClusterStatus, state: ObjectState) -> Event | None:
+    """Write the Secret when the address changed; an Event to post, if any."""
+    if status.scheduler_address == state.scheduler_address or not status.scheduler_address:
+        return None
+    data = {
+        "scheduler-address": status.scheduler_address,
+        "dashboard-address": status.dashboard_address or "",
+    }
+    name = kube.secret_name(meta["name"])
+    try:
+        kube.upsert_connection_secret(meta["namespace"], meta["name"], meta["uid"], data)
+    except (ApiException, HTTPError, OSError) as exc:
+        problem = f"the connection Secret {name} could not be written: {_why(exc)}"
+        logger.warning("%s/%s: %s: %s", meta["namespace"], meta["name"], FAILED, problem)
+        return Event("Warning", FAILED, problem)
+    state.scheduler_address = status.scheduler_address
+    return Event("Normal", "ConnectionSecretWritten", f"Secret {name} holds the scheduler address")
+
+
+def note(status: dict[str, Any], event: Event | None) -> None:
+    """Add a Secret failure to the Ready condition's message (status as patched)."""
+    if event is None or event.reason != FAILED:
+        return
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == ConditionType.READY.value:
+            parts = (condition.get("message"), event.message)
+            condition["message"] = "; ".join(m for m in parts if m)
+
+
+def delete(meta: Any) -> None:
+    """Delete the Secret; a failure only leaves it to the garbage collector (it is owned)."""
+    try:
+        kube.delete_connection_secret(meta["namespace"], meta["name"])
+    except (ApiException, HTTPError, OSError) as exc:
+        logger.warning(
+            "%s/%s: %s: not deleted (%s); the garbage collector removes it with the object",
+            meta["namespace"],
+            meta["name"],
+            FAILED,
+            _why(exc),
+        )
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, ApiException):
+        return f"HTTP {exc.status} {exc.reason}: {(exc.body or '')[:300]}".strip()
+    return str(exc) or type(exc).__name__

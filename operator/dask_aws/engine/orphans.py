@@ -1,0 +1,132 @@
+"""What dask-aws created, remembered wherever it is, and removed once nothing uses it.
+
+Observe only looks where the current spec points. A spec change can move the cluster
+(region, clusterArn) or swap a created resource for one the user brings (logs.group,
+network.securityGroups, iam.*RoleArn); the created one would then be found by nobody.
+So every step records what it created in `status.aws.created`, and what was recorded
+before but is no longer in use is removed here, in its own region. Deletion removes the
+same records, so it needs no readable spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+
+from dask_aws.aws import tasks as ecs_tasks
+from dask_aws.aws.clients import Aws
+from dask_aws.aws.found import Found, Target
+from dask_aws.engine.resources import BY_KEY, KEYS
+from dask_aws.errors import DaskAwsError, TransientError, translate, unreachable
+from dask_aws.status import CreatedResource
+
+# Not a resource but the tasks we started in an ECS cluster, ours or the user's: removing
+# the record stops them.
+TASKS = "tasks"
+
+
+def record(aws: Aws, found: Mapping[str, Found | None]) -> list[CreatedResource]:
+    """The created resources among those a step found or ensured, and where its tasks run."""
+    cluster = found.get("cluster")
+    tasks = [CreatedResource(kind=TASKS, id=cluster.id, region=aws.region)] if cluster else []
+    return tasks + [
+        CreatedResource(kind=key, id=f.id, region=aws.region if BY_KEY[key].regional else "")
+        for key in KEYS
+        if (f := found.get(key)) is not None and f.ours
+    ]
+
+
+def _identity(entry: CreatedResource) -> tuple[str, str, str]:
+    resource = BY_KEY.get(entry.kind)
+    return entry.kind, entry.region, resource.stable_id(entry.id) if resource else entry.id
+
+
+def merge(*groups: Iterable[CreatedResource]) -> list[CreatedResource]:
+    """One entry per resource; a later group's (fresher) id wins."""
+    merged: dict[tuple[str, str, str], CreatedResource] = {}
+    for group in groups:
+        for entry in group:
+            merged[_identity(entry)] = entry
+    return list(merged.values())
+
+
+def unused(
+    previous: Iterable[CreatedResource], current: Iterable[CreatedResource]
+) -> list[CreatedResource]:
+    in_use = {_identity(e) for e in current}
+    known = {*BY_KEY, TASKS}
+    return [e for e in previous if _identity(e) not in in_use and e.kind in known]
+
+
+@dataclass
+class Removal:
+    left: list[CreatedResource] = field(default_factory=list)  # try again later
+    removed: list[CreatedResource] = field(default_factory=list)
+    errors: list[DaskAwsError] = field(default_factory=list)
+
+
+def _stop_tasks(aws: Aws, target: Target, cluster_arn: str, wait: bool) -> bool:
+    """Stops the owner's tasks in that cluster; True once none is left running."""
+    try:
+        live = [t.arn for t in ecs_tasks.observe(aws, target, cluster_arn) if t.live]
+    except aws.ecs.exceptions.ClusterNotFoundException:
+        return True
+    ecs_tasks.stop(aws, cluster_arn, live, "dask-aws: no longer used by the spec")
+    if live and wait:
+        try:
+            ecs_tasks.wait_stopped(aws, cluster_arn, live)
+        except WaiterError as exc:
+            raise TransientError("TasksStopping", f"tasks still stopping: {exc}") from exc
+        return True
+    return not live
+
+
+def remove(
+    aws: Aws, target: Target, entries: Sequence[CreatedResource], *, wait: bool = False
+) -> Removal:
+    """Tasks first, then the resources, dependents before what they depend on. Anything
+    that cannot go yet (tasks still stopping, a group still in use) is left for later."""
+    out = Removal()
+    busy: set[str] = set()  # clusters where our tasks still run
+    for entry in entries:
+        if entry.kind != TASKS:
+            continue
+        try:
+            if _stop_tasks(aws.in_region(entry.region), target, entry.id, wait):
+                out.removed.append(entry)
+                continue
+        except ClientError as exc:
+            out.errors.append(translate(exc, aws.identity))
+        except BotoCoreError as exc:
+            out.errors.append(unreachable(entry.region, exc))
+        except DaskAwsError as exc:
+            out.errors.append(exc)
+        busy.add(entry.id)
+        out.left.append(entry)
+    order = {key: n for n, key in enumerate(KEYS)}
+    for entry in sorted(entries, key=lambda e: -order.get(e.kind, -1)):
+        if entry.kind == TASKS:
+            continue
+        if entry.kind == "cluster" and entry.id in busy:
+            out.left.append(entry)
+            continue
+        try:
+            BY_KEY[entry.kind].delete(aws.in_region(entry.region), Found(entry.id, ours=True))
+            out.removed.append(entry)
+        except ClientError as exc:
+            out.left.append(entry)
+            out.errors.append(translate(exc, aws.identity))
+        except BotoCoreError as exc:
+            out.left.append(entry)
+            out.errors.append(unreachable(entry.region or aws.region, exc))
+        except DaskAwsError as exc:
+            out.left.append(entry)
+            out.errors.append(exc)
+    return out
+
+
+def where(entries: Iterable[CreatedResource]) -> str:
+    regions = sorted({e.region for e in entries if e.region})
+    return f" in {', '.join(regions)}" if regions else ""

@@ -1,0 +1,123 @@
+"""The AWS resources of one cluster: one row per kind, in dependency order.
+
+Plan asks each row's `observe` whether its resource is missing or out of sync, act calls
+`ensure` for those, deletion walks the table backwards (`delete`, or `tag` when the
+resources are retained), and the Python front end's progress lines name rows by `label`.
+A new resource kind is one module in `aws/` with these verbs and one row here, as in
+Crossplane's ExternalClient. The ECS tasks are not rows: they are the cluster's
+components, planned one by one in plan.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from dask_aws.aws import ecs_cluster, iam_roles, log_group, security_group
+from dask_aws.aws import task_definitions as tds
+from dask_aws.aws.clients import Aws
+from dask_aws.aws.found import Found, Target
+from dask_aws.aws.network import Network
+from dask_aws.aws.task_definitions import Component, Refs
+from dask_aws.errors import PermanentError
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where the resources live and what they point at, known before any of them exists.
+
+    `network` is None only while deleting, when the VPC can no longer be read."""
+
+    network: Network | None
+    refs: Refs
+
+    def require_network(self) -> Network:
+        if self.network is None:
+            raise PermanentError("NetworkNotFound", "the cluster's VPC could not be read")
+        return self.network
+
+
+@dataclass(frozen=True)
+class Resource:
+    key: str
+    label: str  # for people: "the {label}" reads as a sentence
+    observe: Callable[[Aws, Target, Place], Found | None]
+    ensure: Callable[[Aws, Target, Place], Found]
+    delete: Callable[[Aws, Found], None]
+    tag: Callable[[Aws, Found, Mapping[str, str]], None]
+    regional: bool = True  # False: IAM, one resource for every region
+    # What stays the same while the resource is updated in place (a task definition's
+    # family, not its revision): how a recorded resource is recognised as still in use.
+    stable_id: Callable[[str], str] = str
+
+
+def _role(kind: iam_roles.Kind) -> Resource:
+    return Resource(
+        key=f"{kind}-role",
+        label=f"{kind} role",
+        observe=lambda aws, target, _: iam_roles.observe(aws, target, kind),
+        ensure=lambda aws, target, _: iam_roles.ensure(aws, target, kind),
+        delete=iam_roles.delete,
+        tag=iam_roles.tag,
+        regional=False,
+    )
+
+
+def task_definition_key(component: Component) -> str:
+    return f"{component}-task-definition"
+
+
+def _task_definition(component: Component) -> Resource:
+    return Resource(
+        key=task_definition_key(component),
+        label=f"{component} task definition",
+        observe=lambda aws, target, place: tds.observe(aws, target, component, place.refs),
+        ensure=lambda aws, target, place: tds.ensure(aws, target, component, place.refs),
+        delete=tds.delete,
+        tag=tds.tag,
+        stable_id=lambda arn: arn.rsplit(":", 1)[0],
+    )
+
+
+RESOURCES: tuple[Resource, ...] = (
+    Resource(
+        key="cluster",
+        label="ECS cluster",
+        observe=lambda aws, target, _: ecs_cluster.observe(aws, target),
+        ensure=lambda aws, target, _: ecs_cluster.ensure(aws, target),
+        delete=ecs_cluster.delete,
+        tag=ecs_cluster.tag,
+    ),
+    *(_role(kind) for kind in iam_roles.KINDS),
+    Resource(
+        key="security-group",
+        label="security group",
+        observe=lambda aws, target, place: security_group.observe(
+            aws, target, place.require_network()
+        ),
+        ensure=lambda aws, target, place: security_group.ensure(
+            aws, target, place.require_network()
+        ),
+        delete=security_group.delete,
+        tag=security_group.tag,
+    ),
+    Resource(
+        key="log-group",
+        label="log group",
+        observe=lambda aws, target, _: log_group.observe(aws, target),
+        ensure=lambda aws, target, _: log_group.ensure(aws, target),
+        delete=log_group.delete,
+        tag=log_group.tag,
+    ),
+    *(_task_definition(component) for component in tds.COMPONENTS),
+)
+KEYS = tuple(r.key for r in RESOURCES)
+BY_KEY = {r.key: r for r in RESOURCES}
+
+
+def describe(keys: Iterable[str]) -> str:
+    """'the ECS cluster, task role and log group': the rows' labels as one phrase."""
+    labels = [BY_KEY[k].label if k in BY_KEY else k.replace("tasks", "ECS tasks") for k in keys]
+    if len(labels) <= 1:
+        return "the " + "".join(labels)
+    return "the " + ", ".join(labels[:-1]) + " and " + labels[-1]
