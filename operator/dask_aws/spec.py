@@ -240,6 +240,23 @@ class SchedulerSpec(CamelModel):
     )
 
 
+class RolloutSpec(_Ruled):
+    """How workers move to a changed worker spec (image, cpu, memory, env, args), as a
+    Deployment's rolling update: replacements start first, then the outdated workers are
+    retired through the scheduler, so the data they hold moves to the others."""
+
+    max_surge: Annotated[int, Field(ge=0, le=10000)] | None = Field(
+        None,
+        description="How many workers may run above replicas while rolling. Default: a "
+        "quarter of replicas, rounded up, at least 1.",
+    )
+    max_unavailable: Annotated[int, Field(ge=0, le=10000)] = Field(
+        0,
+        description="How many workers may be missing below replicas while rolling. The "
+        "default 0 keeps at least replicas workers running throughout.",
+    )
+
+
 class WorkerSpec(CamelModel):
     """The Dask workers: one ECS task each, running `dask worker` (`dask cuda worker` with
     GPUs)."""
@@ -291,6 +308,15 @@ class WorkerSpec(CamelModel):
         True,
         description="With spot: start the workers Fargate Spot has no capacity for on "
         "demand instead of waiting for Spot capacity.",
+    )
+    image: Annotated[str, Field(min_length=1, max_length=1024)] | None = Field(
+        None,
+        description="Container image of the workers only; changing it rolls the workers and "
+        "keeps the scheduler. Default: spec.image.",
+    )
+    rollout: RolloutSpec = Field(
+        default_factory=RolloutSpec,
+        description="The budget for rolling workers onto a changed worker spec.",
     )
 
 
@@ -441,6 +467,12 @@ def _reserved_tags(spec: DaskAwsClusterSpec) -> list[str]:
 # Row order is the order of the messages in a combined error. Not annotated: as
 # tuple[Rule[Any], ...] mypy would stop checking the rows' lambdas against their model.
 RULES = (
+    Rule(
+        model=RolloutSpec,
+        cel="!has(self.maxSurge) || self.maxSurge > 0 || self.maxUnavailable > 0",
+        message="workers.rollout: maxSurge and maxUnavailable must not both be 0",
+        check=lambda r: r.max_surge != 0 or r.max_unavailable > 0,
+    ),
     Rule(
         model=AutoscalingSpec,
         cel="self.minimum <= self.maximum",

@@ -148,3 +148,13 @@ def test_rollout_budget_allows_a_faster_roll() -> None:
     old = [outdated(n) for n in range(1, 5)]
     steps = plan(observed([SCHED, *old]), 4, NOW, rollout=Rollout(max_surge=4, max_unavailable=2))
     assert len(steps.retire) == 2 and steps.run_workers == 4
+
+
+def test_a_replacement_counts_only_once_its_worker_has_joined_the_scheduler() -> None:
+    old = [outdated(1, age=40), outdated(2, age=30)]
+    fresh = task(3)
+    seen = {w.ip for w in old if w.ip}
+    steps = plan(observed([SCHED, fresh, *old]), 2, NOW, connected=seen)
+    assert steps.retire == [] and steps.rolling  # task RUNNING, worker not joined yet
+    joined = plan(observed([SCHED, fresh, *old]), 2, NOW, connected=seen | {fresh.ip or ""})
+    assert joined.retire == [old[0]]

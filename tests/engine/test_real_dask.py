@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -51,3 +52,50 @@ def test_scale_down_retires_gracefully_and_keeps_data(local_aws: Any) -> None:
     assert tagged_resources(aws, tgt.owner.uid) == []
     cluster = f"/{ResourceNames.for_owner(tgt.owner).ecs_cluster}/"
     assert [p for p in local_aws.running_processes() if cluster in p["taskArn"]] == []
+
+
+def _spec_with(tgt: Target, **workers: Any) -> Target:
+    changed = tgt.spec.workers.model_copy(update=workers)
+    return Target(tgt.owner, tgt.spec.model_copy(update={"workers": changed}))
+
+
+def _roll(aws: Any, tgt: Target, client: Client, previous: Any) -> tuple[Any, int]:
+    """Reconcile until Ready; returns the status and the fewest Dask workers seen."""
+    fewest = _workers(client)
+    last = [previous]
+
+    def step() -> Any:
+        nonlocal fewest
+        result = reconcile(aws, tgt, previous=last[0])
+        last[0] = result.status
+        for _ in range(5):
+            fewest = min(fewest, _workers(client))
+            time.sleep(0.1)
+        return result.status if result.ready else None
+
+    return wait_for(step, 180, "rolled and Ready", 0), fewest
+
+
+def test_worker_changes_roll_without_losing_workers_or_data(local_aws: Any) -> None:
+    aws, _ = aws_for(local_aws.endpoint_url)
+    tgt = target("rolling", scheduler=SMALL, workers={"replicas": 2, **SMALL})
+    status = converge(aws, tgt, timeout=120).status
+    with Client(status.scheduler_address, timeout=30) as client:
+        wait_for(lambda: _workers(client) == 2, 60, "2 workers", 0.2)
+        futures = client.scatter(list(range(20)), broadcast=False)
+        scheduler = status.aws.scheduler_task_arn
+        for change in ({"memory": 2048}, {"image": "ghcr.io/dask/dask:2025.1.0"}):
+            tgt = _spec_with(tgt, **change)
+            status, fewest = _roll(aws, tgt, client, status)
+            assert fewest >= 2, f"{change}: Dask had only {fewest} worker(s) while rolling"
+            assert client.gather(futures) == list(range(20)), change
+            assert status.aws.scheduler_task_arn == scheduler  # workers only
+            definition = status.aws.worker_task_definition_arn
+            cluster = status.aws.cluster_arn
+            live = aws.ecs.list_tasks(cluster=cluster, startedBy=tgt.owner.uid)["taskArns"]
+            described = aws.ecs.describe_tasks(cluster=cluster, tasks=live)["tasks"]
+            on = {t["taskDefinitionArn"] for t in described if "worker" in t["group"]}
+            assert on == {definition}, change
+            wait_for(lambda: _workers(client) == 2, 60, "2 workers after the roll", 0.2)
+    assert delete(aws, tgt).done
+    assert tagged_resources(aws, tgt.owner.uid) == []

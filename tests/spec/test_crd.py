@@ -10,7 +10,7 @@ import yaml
 
 from dask_aws import rules
 from dask_aws.crd import crd
-from dask_aws.spec import RULES, AutoscalingSpec, DaskAwsClusterSpec
+from dask_aws.spec import RULES, AutoscalingSpec, DaskAwsClusterSpec, RolloutSpec
 from tests.fixtures.crd_schema import open_api_schema, properties
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,6 +84,9 @@ def test_the_crd_carries_exactly_the_rule_tables_cel_rows() -> None:
     placed = {
         DaskAwsClusterSpec: spec["x-kubernetes-validations"],
         AutoscalingSpec: spec["properties"]["autoscaling"]["x-kubernetes-validations"],
+        RolloutSpec: spec["properties"]["workers"]["properties"]["rollout"][
+            "x-kubernetes-validations"
+        ],
     }
     for model, found in placed.items():
         assert found == rules.validations(RULES, model)

@@ -97,7 +97,7 @@ def desired(target: Target, component: Component, refs: Refs) -> dict[str, Any]:
     )
     container: dict[str, Any] = {
         "name": CONTAINER[component],
-        "image": spec.image,
+        "image": (spec.workers.image if component == "worker" else None) or spec.image,
         "essential": True,
         "command": _command(target, component),
         "environment": [

@@ -16,6 +16,10 @@ from dask_aws.engine.observe import Observed
 from dask_aws.engine.plan import Plan
 from dask_aws.engine.resources import BY_KEY, RESOURCES, describe, task_definition_key
 
+# What the scheduler's task definition is made of: a change to any of these replaces the
+# scheduler (and so every worker); workers.* alone rolls the workers, data kept.
+SCHEDULER_FIELDS = "image, scheduler, secrets, logs, iam, network, launchType"
+
 
 @dataclass
 class Outcome:
@@ -169,13 +173,17 @@ def act(aws: Aws, target: Target, observed: Observed, plan: Plan) -> Outcome:
         out.started_scheduler = result.started[0] if result.started else None
         if plan.replacing_scheduler is not None and out.started_scheduler:
             lost = plan.replacing_scheduler
+            why = (
+                f"it stopped: {lost.stopped_reason or lost.stop_code or 'unknown reason'}"
+                if not lost.live
+                else f"the spec changed what it runs with ({SCHEDULER_FIELDS})"
+            )
             out.events.append(
                 Event(
-                    "Warning" if not lost.live else "Normal",
+                    "Warning",
                     "SchedulerReplaced",
-                    f"Replaced scheduler task {lost.id} "
-                    f"({lost.stopped_reason or lost.stop_code or 'the spec changed'}); "
-                    "its workers are rolled over to the new scheduler.",
+                    f"Replaced scheduler task {lost.id} because {why}; its workers start "
+                    "over on the new scheduler, so data held in the cluster is recomputed.",
                 )
             )
     if plan.run_workers:

@@ -30,6 +30,7 @@ class Plan:
     scheduler: Task | None = None  # the scheduler the workers belong to, when running
     kept_workers: list[Task] = field(default_factory=list)  # live workers that stay
     outdated: list[Task] = field(default_factory=list)  # older-definition workers, still serving
+    rolling: bool = False  # workers of an older definition were found
     # Launches held back because tasks of the current definition die as they start.
     crash_loop: tuple[Component, crashloop.Verdict] | None = None  # stalled: stop trying
     backoff: tuple[Component, crashloop.Verdict] | None = None  # the next launch is later
@@ -72,10 +73,13 @@ def plan(
     now: datetime | None = None,
     retire_first: Collection[str] = (),
     rollout: Rollout | None = None,
+    connected: Collection[str] | None = None,
 ) -> Plan:
     """`retire_first`: worker task IPs to pick first when there are too many workers (the
     Python front end's adaptive scaling has already retired exactly those through Dask).
-    `rollout`: the budget for replacing workers of an older definition."""
+    `rollout`: the budget for replacing workers of an older definition. `connected`: IPs
+    of the workers the scheduler knows; while rolling, only those count as running (a
+    task is RUNNING some seconds before its worker has joined)."""
     now = now or datetime.now(UTC)
     result = Plan(ensure=_infra(observed))
     live = [t for t in observed.tasks if t.live]
@@ -120,7 +124,9 @@ def plan(
         gone = {v.arn for v in victims}
         current = [w for w in current if w.arn not in gone]
     result.kept_workers = current
-    result.run_workers = _roll(result, current, outdated, desired_workers, rollout)
+    result.rolling = bool(outdated)
+    joined = set(connected) if connected is not None else None
+    result.run_workers = _roll(result, current, outdated, desired_workers, rollout, joined)
     if result.run_workers and not _may_launch(result, observed, "worker", now):
         result.run_workers = 0
     if result.run_workers:
@@ -152,12 +158,17 @@ class Rollout:
 
 
 def _roll(
-    result: Plan, current: list[Task], outdated: list[Task], desired: int, rollout: Rollout | None
+    result: Plan,
+    current: list[Task],
+    outdated: list[Task],
+    desired: int,
+    rollout: Rollout | None,
+    joined: set[str] | None,
 ) -> int:
     """Retires outdated workers only while enough others run (Dask moves their data to
     those), and starts replacements within the surge; returns how many to start."""
     budget = rollout or Rollout.default(desired)
-    running = sum(1 for w in current if w.running)
+    running = sum(1 for w in current if w.running and (joined is None or w.ip in joined))
     serving = _oldest_first([w for w in outdated if w.running])
     result.retire.extend(w for w in outdated if not w.running)  # they hold no data
     spare = max(0, running + len(serving) - (desired - budget.max_unavailable))

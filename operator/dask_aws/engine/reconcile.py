@@ -10,11 +10,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Target
-from dask_aws.engine import orphans
+from dask_aws.aws.tasks import Task
+from dask_aws.engine import orphans, scheduler_api
 from dask_aws.engine.act import Outcome, act
 from dask_aws.engine.events import Event
 from dask_aws.engine.observe import observe
-from dask_aws.engine.plan import plan
+from dask_aws.engine.plan import Rollout, plan
 from dask_aws.engine.report import converged_status, error_status
 from dask_aws.engine.resources import describe
 from dask_aws.errors import (
@@ -63,7 +64,12 @@ def reconcile(
         return failed_result(unknown_region(aws.region), previous, generation)
     try:
         observed = observe(aws, target)
-        steps = plan(observed, desired, now, retire_first=retire_first)
+        rollout = _rollout(target, desired)
+        steps = plan(observed, desired, now, retire_first=retire_first, rollout=rollout)
+        if steps.rolling and steps.scheduler is not None:
+            joined = _joined(target, steps.scheduler)
+            if joined is not None:
+                steps = plan(observed, desired, now, retire_first, rollout, joined)
         outcome = act(aws, target, observed, steps)
         status = converged_status(target, observed, steps, outcome, desired, generation, previous)
         status = _forget_unused(aws, target, previous, status, outcome)
@@ -101,6 +107,22 @@ def reconcile(
     elif not result.ready:
         result.requeue_after = REQUEUE_PROGRESS
     return result
+
+
+def _joined(target: Target, scheduler: Task) -> set[str] | None:
+    """IPs of the workers the scheduler knows; None when it cannot say (then ECS's word)."""
+    base = f"http://{scheduler.ip}:{target.spec.scheduler.dashboard_port}"
+    try:
+        return {scheduler_api.host_of(a) for a in scheduler_api.worker_addresses(base)}
+    except scheduler_api.SchedulerUnreachable:
+        return None
+
+
+def _rollout(target: Target, desired: int) -> Rollout:
+    budget = target.spec.workers.rollout
+    default = Rollout.default(desired)
+    surge = default.max_surge if budget.max_surge is None else budget.max_surge
+    return Rollout(max_surge=surge, max_unavailable=budget.max_unavailable)
 
 
 def _forget_unused(

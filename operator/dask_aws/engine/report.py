@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dask_aws.aws.found import Target
-from dask_aws.engine.act import Outcome
+from dask_aws.engine.act import SCHEDULER_FIELDS, Outcome
 from dask_aws.engine.observe import Observed
 from dask_aws.engine.plan import Plan
 from dask_aws.errors import DaskAwsError, PermanentError
@@ -49,8 +49,16 @@ def converged_status(
     running = sum(1 for w in plan.kept_workers if w.running)
     pending = sum(1 for w in plan.kept_workers if not w.running) + len(out.started_workers)
     ready = scheduler is not None and running == desired and not plan.mutates and not plan.outdated
-    if scheduler is None:
-        phase = Phase.DEGRADED if plan.replacing_scheduler is not None else Phase.CREATING
+    replacing = plan.replacing_scheduler
+    if scheduler is None and replacing is not None and replacing.live:
+        phase = Phase.DEGRADED
+        why = (
+            "SchedulerReplaced",
+            f"the spec changed what the scheduler runs with ({SCHEDULER_FIELDS}); a new "
+            "scheduler is starting and the workers follow it",
+        )
+    elif scheduler is None:
+        phase = Phase.DEGRADED if replacing is not None else Phase.CREATING
         why = ("SchedulerStarting", "waiting for the scheduler task to run")
     elif ready:
         phase = Phase.RUNNING
