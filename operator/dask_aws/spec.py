@@ -97,6 +97,16 @@ _FARGATE_SIZE = _fargate_sizes()
 _PLAIN_ENV = "Plain values, visible in the task definition: put secrets in spec.secrets."
 
 
+def _extra_args(command: str) -> Any:
+    return Field(default_factory=list, description=f"Arguments appended to {command}.")
+
+
+def _env(containers: str) -> Any:
+    return Field(
+        default_factory=dict, description=f"Environment variables of {containers}. {_PLAIN_ENV}"
+    )
+
+
 def _cel(schema: dict[str, Any], model: type[Any]) -> None:
     """pydantic's schema hook: the model's CEL rows of RULES, where its schema lands."""
     validations = rules.validations(RULES, model)
@@ -220,13 +230,8 @@ class SchedulerSpec(CamelModel):
         description="TCP port of the scheduler's dashboard and HTTP API; the operator reads "
         "the API to autoscale, detect idleness and retire workers gracefully.",
     )
-    extra_args: list[str] = Field(
-        default_factory=list, description="Arguments appended to the `dask scheduler` command."
-    )
-    env: dict[EnvName, str] = Field(
-        default_factory=dict,
-        description="Environment variables of the scheduler container. " + _PLAIN_ENV,
-    )
+    extra_args: list[str] = _extra_args("the `dask scheduler` command")
+    env: dict[EnvName, str] = _env("the scheduler container")
     idle_timeout_seconds: Annotated[int, Field(ge=1)] | None = Field(
         None,
         description="Seconds without Dask tasks after which the cluster counts as idle and "
@@ -291,13 +296,8 @@ class WorkerSpec(CamelModel):
         "then run `dask cuda worker`, so the image needs dask-cuda. Needs launchType EC2 on "
         "a cluster with GPU instances (clusterArn).",
     )
-    extra_args: list[str] = Field(
-        default_factory=list, description="Arguments appended to the worker command."
-    )
-    env: dict[EnvName, str] = Field(
-        default_factory=dict,
-        description="Environment variables of the worker containers. " + _PLAIN_ENV,
-    )
+    extra_args: list[str] = _extra_args("the worker command")
+    env: dict[EnvName, str] = _env("the worker containers")
     spot: bool = Field(
         False,
         description="Run the workers on Fargate Spot (capacity provider FARGATE_SPOT): "

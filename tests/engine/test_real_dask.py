@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -25,31 +27,33 @@ def _workers(client: Client) -> int:
     return len(client.scheduler_info(n_workers=-1)["workers"])
 
 
-def test_scale_down_retires_gracefully_and_keeps_data(local_aws: Any) -> None:
+@contextmanager
+def _computing(local_aws: Any, name: str, replicas: int) -> Iterator[tuple[Any, Target, Client]]:
+    """A Ready cluster with `replicas` workers joined, its Client; deleted afterwards."""
     aws, _ = aws_for(local_aws.endpoint_url)
-    tgt = target("graceful", scheduler=SMALL, workers={"replicas": 3, **SMALL})
+    tgt = target(name, scheduler=SMALL, workers={"replicas": replicas, **SMALL})
     status = converge(aws, tgt, timeout=120).status
     with Client(status.scheduler_address, timeout=30) as client:
-        wait_for(lambda: _workers(client) == 3, 60, "3 workers", 0.2)
+        wait_for(lambda: _workers(client) == replicas, 60, f"{replicas} workers", 0.2)
+        yield aws, tgt, client
+    assert delete(aws, tgt).done
+    assert tagged_resources(aws, tgt.owner.uid) == []
+
+
+def test_scale_down_retires_gracefully_and_keeps_data(local_aws: Any) -> None:
+    with _computing(local_aws, "graceful", 3) as (aws, tgt, client):
         assert client.submit(sum, range(101)).result() == 5050
         futures = client.scatter(list(range(30)), broadcast=False)
         held = {w for f in futures for w in client.who_has(f)[f.key]}
         assert len(held) > 1  # data spread over several workers
 
-        smaller = Target(
-            tgt.owner,
-            tgt.spec.model_copy(
-                update={"workers": tgt.spec.workers.model_copy(update={"replicas": 1})}
-            ),
-        )
+        smaller = _spec_with(tgt, replicas=1)
         step = reconcile(aws, smaller)
         assert step.status.message is None, step.status.message  # no fallback needed
         assert "RetireFallback" not in [e.reason for e in step.events]
         wait_for(lambda: _workers(client) == 1, 60, "1 worker", 0.2)
         assert client.gather(futures) == list(range(30))  # retired workers handed data over
         assert converge(aws, smaller).status.replicas == 1
-    assert delete(aws, smaller).done
-    assert tagged_resources(aws, tgt.owner.uid) == []
     cluster = f"/{ResourceNames.for_owner(tgt.owner).ecs_cluster}/"
     assert [p for p in local_aws.running_processes() if cluster in p["taskArn"]] == []
 
@@ -77,11 +81,8 @@ def _roll(aws: Any, tgt: Target, client: Client, previous: Any) -> tuple[Any, in
 
 
 def test_worker_changes_roll_without_losing_workers_or_data(local_aws: Any) -> None:
-    aws, _ = aws_for(local_aws.endpoint_url)
-    tgt = target("rolling", scheduler=SMALL, workers={"replicas": 2, **SMALL})
-    status = converge(aws, tgt, timeout=120).status
-    with Client(status.scheduler_address, timeout=30) as client:
-        wait_for(lambda: _workers(client) == 2, 60, "2 workers", 0.2)
+    with _computing(local_aws, "rolling", 2) as (aws, tgt, client):
+        status = reconcile(aws, tgt).status
         futures = client.scatter(list(range(20)), broadcast=False)
         scheduler = status.aws.scheduler_task_arn
         for change in ({"memory": 2048}, {"image": "ghcr.io/dask/dask:2025.1.0"}):
@@ -97,5 +98,3 @@ def test_worker_changes_roll_without_losing_workers_or_data(local_aws: Any) -> N
             on = {t["taskDefinitionArn"] for t in described if "worker" in t["group"]}
             assert on == {definition}, change
             wait_for(lambda: _workers(client) == 2, 60, "2 workers after the roll", 0.2)
-    assert delete(aws, tgt).done
-    assert tagged_resources(aws, tgt.owner.uid) == []

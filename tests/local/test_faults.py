@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from typing import Any
 
 import pytest
 from botocore.config import Config
@@ -66,16 +67,20 @@ def test_capacity_failures_for_fargate_spot(local_aws_simulated: LocalAws) -> No
     env = make_env(local_aws_simulated)
     td = register(env, CONTAINER)
     local_aws_simulated.capacity_failures(2)
-    spot = [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
     on_demand = run(env, td, count=1)
     assert len(on_demand) == 1  # plain FARGATE is unaffected
-    response = env.ecs.run_task(
-        cluster=env.cluster,
-        taskDefinition=td,
-        count=3,
-        capacityProviderStrategy=spot,
-        networkConfiguration=env.network(),
-    )
+
+    def on_spot(count: int) -> Any:
+        strategy = [{"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+        return env.ecs.run_task(
+            cluster=env.cluster,
+            taskDefinition=td,
+            count=count,
+            capacityProviderStrategy=strategy,
+            networkConfiguration=env.network(),
+        )
+
+    response = on_spot(3)
     assert len(response["tasks"]) == 1
     assert [f["reason"] for f in response["failures"]] == [
         "Capacity is unavailable at this time. Please try again later or in a different "
@@ -83,13 +88,7 @@ def test_capacity_failures_for_fargate_spot(local_aws_simulated: LocalAws) -> No
     ] * 2
     assert response["tasks"][0]["capacityProviderName"] == "FARGATE_SPOT"
     assert response["tasks"][0]["launchType"] == "FARGATE"
-    again = env.ecs.run_task(
-        cluster=env.cluster,
-        taskDefinition=td,
-        count=1,
-        capacityProviderStrategy=spot,
-        networkConfiguration=env.network(),
-    )
+    again = on_spot(1)
     assert again["failures"] == [] and len(again["tasks"]) == 1
 
 

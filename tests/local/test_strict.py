@@ -169,22 +169,14 @@ def test_client_token_and_tags(env: Env) -> None:
         tags=[{"key": "from", "value": "td"}, {"key": "both", "value": "td"}],
     )["taskDefinition"]["taskDefinitionArn"]
     token = unique("token")
-    first = run(
-        env,
-        td,
-        clientToken=token,
-        propagateTags="TASK_DEFINITION",
-        enableECSManagedTags=True,
-        tags=[{"key": "both", "value": "run"}],
-    )
-    again = run(
-        env,
-        td,
-        clientToken=token,
-        propagateTags="TASK_DEFINITION",
-        enableECSManagedTags=True,
-        tags=[{"key": "both", "value": "run"}],
-    )
+    request: dict[str, Any] = {
+        "clientToken": token,
+        "propagateTags": "TASK_DEFINITION",
+        "enableECSManagedTags": True,
+        "tags": [{"key": "both", "value": "run"}],
+    }
+    first = run(env, td, **request)
+    again = run(env, td, **request)
     assert [t["taskArn"] for t in again] == [t["taskArn"] for t in first]
     assert len(env.ecs.list_tasks(cluster=env.cluster)["taskArns"]) == 1
     with pytest.raises(ClientError) as exc:

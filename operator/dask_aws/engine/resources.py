@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from dask_aws.aws import ecs_cluster, iam_roles, log_group, security_group
 from dask_aws.aws import task_definitions as tds
@@ -51,6 +52,26 @@ class Resource:
     stable_id: Callable[[str], str] = str
 
 
+class _Placeless(Protocol):
+    """An aws/ module whose resource needs nothing but the target to be found or made."""
+
+    def observe(self, aws: Aws, target: Target) -> Found | None: ...
+    def ensure(self, aws: Aws, target: Target) -> Found: ...
+    def delete(self, aws: Aws, found: Found) -> None: ...
+    def tag(self, aws: Aws, found: Found, values: Mapping[str, str]) -> None: ...
+
+
+def _placeless(key: str, label: str, module: _Placeless) -> Resource:
+    return Resource(
+        key=key,
+        label=label,
+        observe=lambda aws, target, _: module.observe(aws, target),
+        ensure=lambda aws, target, _: module.ensure(aws, target),
+        delete=module.delete,
+        tag=module.tag,
+    )
+
+
 def _role(kind: iam_roles.Kind) -> Resource:
     return Resource(
         key=f"{kind}-role",
@@ -80,14 +101,7 @@ def _task_definition(component: Component) -> Resource:
 
 
 RESOURCES: tuple[Resource, ...] = (
-    Resource(
-        key="cluster",
-        label="ECS cluster",
-        observe=lambda aws, target, _: ecs_cluster.observe(aws, target),
-        ensure=lambda aws, target, _: ecs_cluster.ensure(aws, target),
-        delete=ecs_cluster.delete,
-        tag=ecs_cluster.tag,
-    ),
+    _placeless("cluster", "ECS cluster", ecs_cluster),
     *(_role(kind) for kind in iam_roles.KINDS),
     Resource(
         key="security-group",
@@ -101,14 +115,7 @@ RESOURCES: tuple[Resource, ...] = (
         delete=security_group.delete,
         tag=security_group.tag,
     ),
-    Resource(
-        key="log-group",
-        label="log group",
-        observe=lambda aws, target, _: log_group.observe(aws, target),
-        ensure=lambda aws, target, _: log_group.ensure(aws, target),
-        delete=log_group.delete,
-        tag=log_group.tag,
-    ),
+    _placeless("log-group", "log group", log_group),
     *(_task_definition(component) for component in tds.COMPONENTS),
 )
 KEYS = tuple(r.key for r in RESOURCES)
