@@ -64,6 +64,22 @@ def test_task_level_memory_only_can_be_run(env: Env) -> None:
     wait_status(env, task["taskArn"], "RUNNING")
 
 
+def test_task_without_security_groups_joins_the_vpcs_default_group(env: Env) -> None:
+    # AWS accepts awsvpc subnets alone; moto alone answers HTTP 500 (KeyError).
+    subnets_only = {"awsvpcConfiguration": {"subnets": [env.subnet]}}
+    task = run(env, register(env, CONTAINER), networkConfiguration=subnets_only)[0]
+    wait_status(env, task["taskArn"], "RUNNING")
+    eni = next(
+        d["value"] for d in task["attachments"][0]["details"] if d["name"] == "networkInterfaceId"
+    )
+    groups = env.ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]
+    vpc = env.ec2.describe_subnets(SubnetIds=[env.subnet])["Subnets"][0]["VpcId"]
+    default = env.ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"][0]["GroupId"]
+    assert [g["GroupId"] for g in groups["Groups"]] == [default]
+
+
 def test_run_task_count_and_started_by_limits(env: Env) -> None:
     td = register(env, CONTAINER)
     with pytest.raises(ClientError) as exc:

@@ -86,6 +86,17 @@ def calculate_task_resource_requirements(task_definition: Any) -> dict[str, Any]
     return result
 
 
+def _with_default_group(ec2: Any, config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """AWS puts a task that names no security group in its VPC's default group; moto
+    would fail with a KeyError (an HTTP 500)."""
+    awsvpc = (config or {}).get("awsvpcConfiguration") or {}
+    if awsvpc.get("securityGroups") or not awsvpc.get("subnets"):
+        return config
+    vpc = ec2.get_subnet(awsvpc["subnets"][0]).vpc_id
+    default = ec2.get_security_group_from_name("default", vpc_id=vpc)
+    return {**(config or {}), "awsvpcConfiguration": {**awsvpc, "securityGroups": [default.id]}}
+
+
 def run_task(
     self: Any,
     cluster_str: str,
@@ -110,6 +121,7 @@ def run_task(
     strict.validate_run_task(
         count, started_by, task_def, cluster, launch_type, strategy, networking_configuration, ec2
     )
+    networking_configuration = _with_default_group(ec2, networking_configuration)
     extra = context.request_extra()
     token = extra.get("client_token")
     request_key = repr(
