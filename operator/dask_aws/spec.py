@@ -53,6 +53,8 @@ LOG_RETENTION_DAYS = (
     3653,
 )
 
+# What ECS takes in a container definition's image (RegisterTaskDefinition refuses more).
+Image = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_:./#@-]*$", max_length=255)]
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=255)]
 RoleArn = Annotated[
     str, Field(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$")
@@ -309,7 +311,7 @@ class WorkerSpec(CamelModel):
         description="With spot: start the workers Fargate Spot has no capacity for on "
         "demand instead of waiting for Spot capacity.",
     )
-    image: Annotated[str, Field(min_length=1, max_length=1024)] | None = Field(
+    image: Image | None = Field(
         None,
         description="Container image of the workers only; changing it rolls the workers and "
         "keeps the scheduler. Default: spec.image.",
@@ -377,7 +379,7 @@ class DaskAwsClusterSpec(_Ruled):
     resources they need (ECS cluster, task definitions, IAM roles, security group, log
     group). dask-aws creates what the spec does not name and deletes it with the object."""
 
-    image: Annotated[str, Field(min_length=1, max_length=1024)] = Field(
+    image: Image = Field(
         DEFAULT_IMAGE,
         description="Container image of the scheduler and the workers. It must provide the "
         "`dask` command (distributed), and dask-cuda for GPU workers. The operator may allow "

@@ -206,3 +206,19 @@ def test_client_token_and_tags(env: Env) -> None:
         "both": "run",
         "aws:ecs:clusterName": env.cluster,
     }
+
+
+@pytest.mark.parametrize(
+    ("image", "words"),
+    [
+        ("ghcr.io/dask/dask:latest; curl x | sh", "invalid characters"),
+        ("ghcr.io/dask/dåsk:latest", "invalid characters"),
+        ("r/" + "i" * 260, "255 characters"),
+    ],
+)
+def test_images_ecs_refuses_are_refused(env: Env, image: str, words: str) -> None:
+    with pytest.raises(ClientError) as exc:
+        register(env, [{**CONTAINER[0], "image": image}])
+    assert error(exc)[0] == "ClientException" and words in error(exc)[1]
+    digest = "ghcr.io/dask/dask@sha256:" + "a" * 64
+    assert register(env, [{**CONTAINER[0], "image": digest}])

@@ -27,7 +27,7 @@ from distributed.utils import Log, Logs
 
 from dask_aws.aws.clients import Aws, connect
 from dask_aws.aws.found import Target
-from dask_aws.cluster import cleanup, config, liveness, options, reach
+from dask_aws.cluster import cleanup, config, follow, liveness, options, reach
 from dask_aws.cluster import logs as cloudwatch
 from dask_aws.cluster.progress import Progress
 from dask_aws.engine.reconcile import Result, reconcile
@@ -39,6 +39,7 @@ from dask_aws.status import ClusterStatus
 logger = logging.getLogger(__name__)
 PLACEHOLDER = "dask-aws-pending-"  # a requested worker that has not connected yet
 CONNECT_TIMEOUT = 60.0
+FOLLOW_INTERVAL = 2.0  # keeper rounds while the scheduler is replaced or unheard
 KEEPER_STOP_TIMEOUT = 10.0
 YOUR_IDENTITY = "your AWS identity"  # whom an AccessDenied asks to be granted the action
 
@@ -85,6 +86,7 @@ class ECSCluster(Cluster):
         self._next_beat = 0.0
         self._last_error: str | None = None
         self._closing_task: asyncio.Future[None] | None = None
+        self._follower = follow.Follower()
         self._progress = Progress(self._say)
         timeout = config.seconds("cleanup-timeout") or 300.0
         self._teardown = cleanup.Teardown(self._aws, self._target, timeout, touched=False)
@@ -122,6 +124,13 @@ class ECSCluster(Cluster):
         async def _() -> ECSCluster:
             if self.status == Status.created:
                 await self._start()
+            # Client(cluster) awaits the cluster, then connects to `scheduler_address`: while
+            # the scheduler is replaced, that is still the lost one.
+            limit = time.monotonic() + self._options.startup_timeout
+            while self._follower.replacing and self.status == Status.running:
+                if time.monotonic() > limit:
+                    break
+                await asyncio.sleep(0.2)
             return self
 
         return _().__await__()
@@ -189,13 +198,20 @@ class ECSCluster(Cluster):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
         self._wake.clear()
 
-    async def _connect(self) -> None:
-        status = self._aws_status
-        assert status is not None and status.scheduler_address is not None
+    async def _address(self, status: ClusterStatus) -> str:
+        """Where this process reaches the scheduler: its public IP when it has one."""
+        assert status.scheduler_address is not None
         address = status.scheduler_address
         if self._target.spec.network.assign_public_ip:
             public = await asyncio.to_thread(reach.public_address, self._aws, self._target, status)
             address = public or address
+        return address
+
+    async def _connect(self) -> None:
+        status = self._aws_status
+        assert status is not None and status.scheduler_address is not None
+        address = await self._address(status)
+        self._follower.task_arn = status.aws.scheduler_task_arn
         self._progress.say(f"connecting to the scheduler at {address}")
         args = Security().get_connection_args("client")
         comm = rpc(address, connection_args=args)
@@ -214,15 +230,13 @@ class ECSCluster(Cluster):
         if result.error is None:
             self._retire_first -= retire
             self._last_error = None
-        before = self._aws_status.scheduler_address if self._aws_status else None
-        after = result.status.scheduler_address
-        if self.status == Status.running and before and after and before != after:
-            self._say(
-                f"warning: the scheduler task was replaced; it now runs at {after}: "
-                "connect again with Client(cluster.aws_status.scheduler_address)"
-            )
         self._aws_status = result.status
         self._progress.step(result)
+        if self.status == Status.running:
+            for line in await self._follower.step(
+                self, result.status, self._address, self._options.startup_timeout
+            ):
+                self._progress.say(line)
         return result
 
     def _reconcile(self, desired: int, retire: frozenset[str]) -> Result | None:
@@ -255,11 +269,16 @@ class ECSCluster(Cluster):
                 if isinstance(exc, RuntimeError) and "shutdown" in str(exc):
                     raise  # the interpreter is exiting
                 logger.warning("%s: could not refresh the heartbeat tag: %s", self.name, exc)
+        # Until the scheduler answers again, check often, and do not ask it whether it is idle
+        # (its comm would retry the lost address for the connect timeout).
+        following = self._follower.replacing or not self._follower.watching(self)
         timeout = self._target.spec.scheduler.idle_timeout_seconds
-        if timeout and await self._idle_for() > timeout:
+        if timeout and not following and await self._idle_for() > timeout:
             self._say(f"idle for more than {timeout}s (scheduler_timeout): closing")
             self._closing_task = asyncio.ensure_future(self._close())
             return interval
+        if following:
+            return min(interval, FOLLOW_INTERVAL)
         return interval if result.ready else (result.requeue_after or 2.0)
 
     async def _idle_for(self) -> float:
@@ -310,6 +329,13 @@ class ECSCluster(Cluster):
     def requested(self) -> set[str]:
         return self.plan
 
+    async def _watch_worker_status(self, comm: Any) -> None:
+        await super()._watch_worker_status(comm)
+        # The scheduler hung up. If its task is gone, the engine starts a new one: reconcile
+        # now rather than at the next round, so that the Clients are held in time.
+        if self.status == Status.running:
+            self._poke()
+
     def _update_worker_status(self, op: str, msg: Any) -> None:
         if op == "add":
             for address, info in msg.get("workers", {}).items():
@@ -353,6 +379,7 @@ class ECSCluster(Cluster):
         if keeper is not None and keeper is not asyncio.current_task():
             keeper.cancel()  # distributed's comms may swallow this; hence the status, and:
             await asyncio.wait([keeper], timeout=KEEPER_STOP_TIMEOUT)
+        await follow.release(self)  # Clients waiting for a scheduler that will not come
         await super()._close()
         touched = self._teardown.touched
         if touched:

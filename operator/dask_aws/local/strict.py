@@ -70,6 +70,11 @@ def parse_units(value: str | int | None, unit: str) -> int | None:
     return int(number)
 
 
+# ECS: "Up to 255 letters, numbers, hyphens, underscores, colons, periods, forward
+# slashes, and number signs"; '@' introduces a digest.
+IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_:./#@-]*$")
+
+
 def validate_task_definition(
     requires_compatibilities: Sequence[str] | None,
     network_mode: str | None,
@@ -79,6 +84,12 @@ def validate_task_definition(
     execution_role_arn: str | None,
 ) -> None:
     definitions = list(container_definitions)
+    for definition in definitions:
+        image = str(definition.get("image", ""))
+        if len(image) > 255:
+            raise client_error("Container.image should not be longer than 255 characters.")
+        if not IMAGE.match(image):
+            raise client_error("Container.image contains invalid characters.")
     if not execution_role_arn and any(d.get("secrets") for d in definitions):
         raise client_error(
             "When you are specifying container secrets, you must also specify a value for "
