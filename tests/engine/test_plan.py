@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from dask_aws.aws.tasks import Task
 from dask_aws.engine.plan import Rollout, plan
@@ -158,3 +159,19 @@ def test_a_replacement_counts_only_once_its_worker_has_joined_the_scheduler() ->
     assert steps.retire == [] and steps.rolling  # task RUNNING, worker not joined yet
     joined = plan(observed([SCHED, fresh, *old]), 2, NOW, connected=seen | {fresh.ip or ""})
     assert joined.retire == [old[0]]
+
+
+def test_plan_never_compares_tasks_pairwise_so_it_stays_linear(monkeypatch: Any) -> None:
+    compared = 0
+    equal = Task.__eq__
+
+    def counting(self: Task, other: object) -> bool:
+        nonlocal compared
+        compared += 1
+        return equal(self, other)
+
+    monkeypatch.setattr(Task, "__eq__", counting)
+    workers = [outdated(n) for n in range(1, 1000)] + [task(n) for n in range(1000, 3000)]
+    steps = plan(observed([SCHED, *workers]), 1500, NOW, retire_first={"127.1.0.5"})
+    assert len(steps.retire) > 0
+    assert compared < 100  # `task in list` over thousands of workers would be millions
