@@ -186,7 +186,7 @@ def test_operator_values_become_its_environment(k8s: Any) -> None:
     assert config.resync_seconds == 30.0 and config.namespaces == []
     assert config.allowed_role_arns == ["arn:aws:iam::*:role/team-*", "arn:aws:iam::*:role/dask-*"]
     defaults = OperatorConfig.from_env(_env(render(k8s)))
-    assert defaults.region is None and defaults.max_workers is None
+    assert defaults.region is None and defaults.max_workers == 1000
     assert defaults.allowed_image_prefixes == [] and defaults.resync_seconds == 60.0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from typing import Any
 
 from dask_aws.aws.found import Target
@@ -189,3 +190,12 @@ def test_crashed_worker_is_replaced(local_aws_simulated: Any) -> None:
     assert "WorkerReplaced" in [e.reason for e in step.events]
     assert converge(aws, tgt).status.replicas == 2
     assert delete(aws, tgt).done
+
+
+def test_longest_namespace_and_name_fit_every_aws_limit(local_aws_simulated: Any) -> None:
+    aws, _ = aws_for(local_aws_simulated.endpoint_url)
+    owner = Owner(uid=str(uuid.uuid4()), name="n-" * 126 + "n", namespace="s" * 63)
+    tgt = Target(owner, target().spec)
+    assert converge(aws, tgt).ready  # the owner tag (namespace/name) is cut to 256 with a hash
+    assert delete(aws, tgt).done
+    assert tagged_resources(aws, owner.uid) == []

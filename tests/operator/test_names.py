@@ -15,7 +15,7 @@ from dask_aws.controller.kube_names import (
     connection_secret_name,
 )
 from tests.fixtures.polling import wait_for
-from tests.operator.helpers import apply, get, manifest, ready
+from tests.operator.helpers import apply, condition, event_reasons, get, manifest, ready
 
 N240 = "s" * 120 + "." + "s" * 118 + "t"
 NAMES = [
@@ -41,10 +41,10 @@ def test_derived_names_are_valid_unique_and_plain_when_they_fit() -> None:
 
 @pytest.mark.slow
 def test_long_names_reach_ready_each_with_its_own_secret(
-    k8s: Any, k8s_namespace: str, start_simulated_operator: Any
+    k8s: Any, short_namespace: str, start_simulated_operator: Any
 ) -> None:
-    ns = k8s_namespace
-    start_simulated_operator()
+    ns = short_namespace
+    start_simulated_operator(namespace=ns)
     for name in NAMES:
         apply(k8s, ns, manifest(name, workers={"replicas": 0, "cpu": 512, "memory": 1024}))
     uids = {name: ready(k8s, ns, name)["metadata"]["uid"] for name in NAMES}
@@ -72,3 +72,45 @@ def _secrets(k8s: Any, ns: str) -> list[dict[str, Any]]:
         "get", "secrets", "-n", ns, "-l", "app.kubernetes.io/managed-by=dask-aws", "-o", "json"
     )
     return list(json.loads(proc.stdout)["items"])
+
+
+NO_SECRETS_ROLE = """
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: operator}
+rules:
+- {apiGroups: [daskaws.io], resources: [daskawsclusters], verbs: [list, watch, patch, delete]}
+- {apiGroups: [daskaws.io], resources: [daskawsclusters/status], verbs: [patch]}
+- {apiGroups: [""], resources: [events], verbs: [create]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: operator}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: operator}
+subjects: [{kind: ServiceAccount, name: operator}]
+"""
+SECRETS_RULE = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "update"]}
+
+
+@pytest.mark.slow
+def test_a_secret_failure_costs_no_status_and_is_retried(
+    k8s: Any, k8s_namespace: str, start_simulated_operator: Any
+) -> None:
+    ns = k8s_namespace
+    kubeconfig = k8s.service_account_kubeconfig(ns, "operator")
+    apply(k8s, ns, NO_SECRETS_ROLE)
+    operator = start_simulated_operator(kubeconfig=kubeconfig)
+    apply(k8s, ns, manifest("nosecret", workers={"replicas": 0, "cpu": 512, "memory": 1024}))
+    obj = ready(k8s, ns, "nosecret")  # the status patch was written all the same
+    message = condition(obj, "Ready")["message"]  # type: ignore[index]
+    assert "connection Secret nosecret-dask-connection could not be written" in message
+    assert "HTTP 403" in message
+    assert "ConnectionSecretFailed" in event_reasons(k8s, ns, "nosecret")
+    # Allowed again: the next resync writes it.
+    rule = json.dumps([{"op": "add", "path": "/rules/-", "value": SECRETS_RULE}])
+    k8s.kubectl("patch", "role", "operator", "-n", ns, "--type=json", "-p", rule)
+    wait_for(lambda: _secrets(k8s, ns), 30, "the Secret written at the next resync")
+    assert "ConnectionSecretWritten" in event_reasons(k8s, ns, "nosecret")
+    log = operator.log.read_text(errors="replace")
+    assert "Traceback" not in log
+    assert f"{ns}/nosecret: ConnectionSecretFailed" in log

@@ -13,16 +13,16 @@ from tests.operator.helpers import SMALL, apply, condition, get, manifest
 
 pytestmark = [pytest.mark.slow, pytest.mark.k8s]
 
-SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:token"
 # Each passes the CRD schema; the operator (or AWS) rejects it. name -> (spec, reason, code)
 BAD: dict[str, tuple[dict[str, Any], str, str | None]] = {
-    "env-clash": (
-        {"secrets": {"TOKEN": SECRET}, "workers": {"replicas": 1, **SMALL, "env": {"TOKEN": "x"}}},
-        "InvalidSpec",
+    # Its message quotes the key: longer than a status string may be (4096), still Stalled.
+    "giant-key": ({"tags": {"k" * 5000: "v"}}, "InvalidSpec", None),
+    "no-vpc": ({"network": {"vpc": "vpc-0123456789abcdef0"}}, "VpcNotFound", None),
+    "no-role": (
+        {"iam": {"taskRoleArn": "arn:aws:iam::123456789012:role/not-there"}},
+        "RoleNotFound",
         None,
     ),
-    "reserved-tag": ({"tags": {"dask-aws.io/owner": "me"}}, "InvalidSpec", None),
-    "many-tags": ({"tags": {f"k{i}": "v" for i in range(41)}}, "InvalidSpec", None),
     "too-many": ({"workers": {"replicas": 11, **SMALL}}, "TooManyWorkers", None),
     "no-region": ({"region": "xx-nowhere-1"}, "UnknownRegion", None),
     "no-cluster": (
@@ -63,3 +63,6 @@ def test_bad_input_logs_one_line_each_and_no_traceback(
         ]
         assert len(lines) == 1, (name, lines)
         assert reason in lines[0] and (code is None or code in lines[0]), lines[0]
+    message = (condition(get(k8s, ns, "giant-key"), "Stalled") or {})["message"]
+    assert " […] " in message and len(message.encode()) <= 4096
+    assert message.endswith("at most 128 characters"), message[-200:]

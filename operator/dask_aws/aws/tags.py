@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -29,9 +30,20 @@ def ownership(owner: Owner, user_tags: Mapping[str, str] | None = None) -> dict[
         **dict(owner.labels),
         MANAGED_BY: MANAGED_BY_VALUE,
         OWNER_UID: owner.uid,
-        OWNER: owner.display,
+        OWNER: fit_value(owner.display),
         OWNER_KIND: owner.kind,
     }
+
+
+MAX_VALUE = 256  # AWS's limit for a tag value (IAM, EC2, ECS, Logs alike)
+
+
+def fit_value(value: str) -> str:
+    """A tag value AWS takes: a namespace/name can be 253 + 1 + 253 characters long."""
+    if len(value) <= MAX_VALUE:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:8]
+    return f"{value[: MAX_VALUE - len(digest) - 1]}-{digest}"
 
 
 def is_owned_by(tags: Mapping[str, str], owner: Owner) -> bool:

@@ -7,6 +7,7 @@ reconcile because the address is only remembered once written.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -33,9 +34,13 @@ def sync(meta: Any, status: ClusterStatus, state: ObjectState) -> Event | None:
     name = kube.secret_name(meta["name"])
     try:
         kube.upsert_connection_secret(meta["namespace"], meta["name"], meta["uid"], data)
-    except (ApiException, HTTPError, OSError) as exc:
+    except Exception as exc:
         problem = f"the connection Secret {name} could not be written: {_why(exc)}"
-        logger.warning("%s/%s: %s: %s", meta["namespace"], meta["name"], FAILED, problem)
+        # The API refusing or unreachable is expected (one line); anything else is a bug
+        # (a traceback). Either way the status computed from the AWS work is kept.
+        expected = isinstance(exc, ApiException | HTTPError | OSError)
+        where = f"{meta['namespace']}/{meta['name']}"
+        logger.warning("%s: %s: %s", where, FAILED, problem, exc_info=not expected)
         return Event("Warning", FAILED, problem)
     state.scheduler_address = status.scheduler_address
     return Event("Normal", "ConnectionSecretWritten", f"Secret {name} holds the scheduler address")
@@ -67,5 +72,9 @@ def delete(meta: Any) -> None:
 
 def _why(exc: Exception) -> str:
     if isinstance(exc, ApiException):
-        return f"HTTP {exc.status} {exc.reason}: {(exc.body or '')[:300]}".strip()
+        try:  # the API server's Status object says it best
+            detail = str(json.loads(exc.body or "")["message"])
+        except (ValueError, KeyError, TypeError):
+            detail = str(exc.body or "")[:300]
+        return f"HTTP {exc.status} {exc.reason}: {detail}".strip()
     return str(exc) or type(exc).__name__

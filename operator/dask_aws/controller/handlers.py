@@ -9,9 +9,11 @@ from typing import Any
 
 import kopf
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from dask_aws.controller import kube, step
 from dask_aws.controller.config import OperatorConfig
+from dask_aws.controller.fit import cut
 from dask_aws.controller.state import of
 from dask_aws.crd import GROUP, PLURAL, VERSION
 
@@ -19,7 +21,8 @@ RESOURCE = (GROUP, VERSION, PLURAL)
 FINALIZER = f"{GROUP}/finalizer"
 TICK = 2.0  # how often each object's timer wakes; step.py decides whether anything is due
 WATCH_STALL_SECONDS = 60.0
-CANCELLATION_POLL_SECONDS = 0.5
+TIMER_EXIT_WAIT_SECONDS = 20.0
+CANCELLATION_POLL_SECONDS = 1.0
 #: Events' source and reportingComponent (the "From" column of `kubectl describe`).
 REPORTING_COMPONENT = "dask-aws-operator"
 
@@ -41,12 +44,13 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # namespaces are named exactly, so kopf need not watch CRDs or namespaces (the chart's
     # namespaced mode then grants nothing cluster-wide).
     settings.scanning.disabled = True
-    # Let a timer that deleted its own object exit at once, not at the next 60 s poll.
-    settings.background.instant_exit_timeout = 0.1
-    # A timer caught mid-reconcile by a deletion cannot be cancelled (it runs in a thread);
-    # kopf keeps the finalizer until it ends and then looks again only after this many
-    # seconds (default 60), which `kubectl delete` would wait for. A look is one small
-    # patch of the object, and happens only while a deleted object's timer is still busy.
+    # A deletion stops the object's timer; kopf keeps the finalizer until the timer has
+    # exited. A timer caught mid-reconcile cannot be cancelled (it runs in a thread), and
+    # kopf then looks again only every cancellation_polling seconds (default 60), which
+    # `kubectl delete` waited for. Instead: wait for the reconcile to end (the delete
+    # handler could not start before that anyway; the wait ends as soon as the timer
+    # exits, at once for an idle one), and poll often should one outlast it.
+    settings.background.instant_exit_timeout = TIMER_EXIT_WAIT_SECONDS
     settings.background.cancellation_polling = CANCELLATION_POLL_SECONDS
 
 
@@ -63,7 +67,9 @@ def _apply(out: step.StepOutput, body: Any, patch: Any) -> None:
     if out.delete_object:
         try:
             kube.delete_cluster_object(body["metadata"]["namespace"], body["metadata"]["name"])
-        except ApiException as exc:  # the status is patched anyway; the next step retries
+        except (ApiException, HTTPError, OSError) as exc:
+            # Reported, not raised: the status above is patched all the same, and the next
+            # step, the cluster still idle, tries again.
             kopf.event(body, type="Warning", reason="IdleDeleteFailed", message=str(exc)[:1024])
 
 
@@ -83,15 +89,19 @@ def resync(body: Any, memo: Any, patch: Any, **_: Any) -> None:
 def delete(body: Any, memo: Any, patch: Any, retry: int, **_: Any) -> None:
     state = of(memo)
     with state.lock:  # never alongside a reconcile of the same object
+        if state.deleted:
+            # Done already: kopf calls again when a busy timer held the finalizer.
+            return
         result = step.delete_object(body, _config(memo))
+        state.deleted = result.done
     for event in result.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
     if not result.done:
         message = result.error.message if result.error else "deletion in progress"
-        patch.status.update({"phase": "Deleting", "message": message})
+        patch.status.update({"phase": "Deleting", "message": cut(message)})
         kopf.event(body, type="Warning", reason="DeletionBlocked", message=message[:1024])
         # kopf logs a TemporaryError as one line (no traceback): the reason and AWS's code.
-        text = step.describe(result.error) if result.error else message
+        text = cut(step.describe(result.error) if result.error else message, step.LOG_MESSAGE_BYTES)
         raise kopf.TemporaryError(text, delay=min(300, 5 * 2 ** min(retry, 6)))
 
 

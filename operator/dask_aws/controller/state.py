@@ -23,6 +23,7 @@ class ObjectState:
     autoscale_target: int | None = None
     autoscale_changed_at: float = 0.0
     idled: bool = False
+    deleted: bool = False  # the delete handler finished (AWS resources and Secret gone)
 
     def backoff(self, now: float) -> float:
         delay: float = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** min(self.failures, 10))

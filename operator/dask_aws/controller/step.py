@@ -19,6 +19,7 @@ from dask_aws.aws.clients import Aws, connect
 from dask_aws.aws.found import Target
 from dask_aws.controller import autoscaler, connection, guardrails, metrics
 from dask_aws.controller.config import OperatorConfig
+from dask_aws.controller.fit import cut, fit
 from dask_aws.controller.state import ObjectState
 from dask_aws.engine.delete import DeleteResult, delete
 from dask_aws.engine.events import Event
@@ -32,6 +33,7 @@ AUTOSCALE_SECONDS = 5.0  # how often the scheduler's adaptive target and idlenes
 # Expected problems (bad input, AWS refusing) get one line here, naming the object; only
 # bugs (unexpected exceptions) reach kopf, which logs them with a traceback.
 logger = logging.getLogger("dask_aws.operator")
+LOG_MESSAGE_BYTES = 2048
 _clients: dict[str, Aws] = {}
 _clients_lock = threading.Lock()
 
@@ -109,19 +111,19 @@ def _step(body: Any, config: OperatorConfig, state: ObjectState) -> StepOutput:
     if result.error is None:
         state.failures, state.next_attempt = 0, 0.0
         state.stalled_generation = None
+    elif isinstance(result.error, PermanentError):
+        state.stalled_generation = generation
+        _log_problem(meta, result.error, None)
     else:
-        if isinstance(result.error, PermanentError):
-            state.stalled_generation = generation
-        else:
-            result.requeue_after = state.backoff(now)
+        result.requeue_after = state.backoff(now)
         _log_problem(meta, result.error, result.requeue_after)
     metrics.RECONCILES.labels("reconcile", "error" if result.error else "ok").inc()
     metrics.observe_phase(meta["uid"], result.status.phase.value)
     # None values stay in: a merge patch with null removes what no longer holds.
     status = result.status.model_dump(mode="json", by_alias=True)
-    out = StepOutput(status=status, events=list(result.events))
     secret_event = connection.sync(meta, result.status, state)
     connection.note(status, secret_event)
+    out = StepOutput(status=fit(status), events=list(result.events))
     out.events += [secret_event] if secret_event else []
     out.delete_object = idle_delete
     if idle_delete:
@@ -164,7 +166,9 @@ def describe(error: DaskAwsError) -> str:
 
 def _log_problem(meta: Any, error: DaskAwsError, retry_in: float | None) -> None:
     what = "stalled until the spec changes" if retry_in is None else f"retry in {retry_in:.0f}s"
-    logger.warning("%s/%s: %s (%s)", meta.get("namespace"), meta["name"], describe(error), what)
+    # Cut: a message may quote hostile input at length; the status and Event hold it too.
+    text = cut(describe(error), LOG_MESSAGE_BYTES)
+    logger.warning("%s/%s: %s (%s)", meta.get("namespace"), meta["name"], text, what)
 
 
 def delete_object(body: Any, config: OperatorConfig) -> DeleteResult:

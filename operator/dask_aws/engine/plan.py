@@ -94,7 +94,8 @@ def plan(
     if keep is None:
         lost = [t for t in observed.tasks if t.component == "scheduler" and not t.live]
         result.replacing_scheduler = schedulers[0] if schedulers else _newest(lost)
-        result.run_scheduler = _may_launch(result, observed, "scheduler", now)
+        schedulers_seen = [t for t in observed.tasks if t.component == "scheduler"]
+        result.run_scheduler = _may_launch(result, observed, "scheduler", schedulers_seen, now)
     # Workers follow their scheduler: those started for any other one are rolled over.
     # Partitions, never `x in list` of tasks: plan() stays linear at thousands of workers.
     mine: list[Task] = []
@@ -127,7 +128,9 @@ def plan(
     result.rolling = bool(outdated)
     joined = set(connected) if connected is not None else None
     result.run_workers = _roll(result, current, outdated, desired_workers, rollout, joined)
-    if result.run_workers and not _may_launch(result, observed, "worker", now):
+    # Only workers of this scheduler: those of a lost one exit because it is gone.
+    ours = [t for t in observed.tasks if t.component == "worker" and t.scheduler_task_id == keep.id]
+    if result.run_workers and not _may_launch(result, observed, "worker", ours, now):
         result.run_workers = 0
     if result.run_workers:
         stopped = [
@@ -178,12 +181,13 @@ def _roll(
     return max(0, min(desired - len(current), room))
 
 
-def _may_launch(result: Plan, observed: Observed, component: Component, now: datetime) -> bool:
+def _may_launch(
+    result: Plan, observed: Observed, component: Component, tasks: list[Task], now: datetime
+) -> bool:
     """False while the current definition's tasks keep dying as they start."""
     definition = observed.task_definition(component)
     if definition is None or task_definition_key(component) in result.ensure:
         return True  # a new definition has no failures yet
-    tasks = [t for t in observed.tasks if t.component == component]
     verdict = crashloop.judge(tasks, definition.id, now)
     if verdict.stalled:
         result.crash_loop = (component, verdict)
