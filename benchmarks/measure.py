@@ -13,86 +13,31 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
-import os
 import re
-import tempfile
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import boto3
 from botocore.config import Config
-
-from dask_aws.local import LocalAws
+from tests.fixtures import recorded_aws
 
 PROBE_MARKER = "dask-aws-benchmark-probe"
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 
 
 # -- the local AWS with a request recording ---------------------------------------------------
-@contextlib.contextmanager
-def _environ(changes: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in changes}
-    os.environ.update(changes)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-class RecordedAws:
-    """A fresh `LocalAws` whose server records every AWS request to a file."""
-
-    def __init__(self, simulated: bool, extra_path: str | None = None) -> None:
-        self.simulated = simulated
-        self.extra_path = extra_path
-        self.local = LocalAws(port=0, simulated=simulated)
-        handle, name = tempfile.mkstemp(prefix="dask-aws-bench-", suffix=".recording")
-        os.close(handle)
-        self.recording = Path(name)
-
-    def __enter__(self) -> RecordedAws:
-        changes = {
-            "MOTO_ENABLE_RECORDING": "true",
-            "MOTO_RECORDER_FILEPATH": str(self.recording),
-        }
-        if self.extra_path:
-            changes["PATH"] = self.extra_path + os.pathsep + os.environ.get("PATH", "")
-        with _environ(changes):  # LocalAws.start copies os.environ into the server
-            self.local.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self.local.stop()
-        finally:
-            self.recording.unlink(missing_ok=True)
-
-    def mark(self) -> int:
-        """Number of requests recorded so far."""
-        with self.recording.open("rb") as f:
-            return sum(1 for _ in f)
+class RecordedAws(recorded_aws.RecordedAws):
+    """The local AWS with its request recording, plus the benchmark's call counts."""
 
     def calls(self, start: int, end: int | None = None) -> Counter[str]:
         """`service:Operation` -> count for the requests recorded in [start, end)."""
         found: Counter[str] = Counter()
-        with self.recording.open() as f:
-            for index, line in enumerate(f):
-                if index < start:
-                    continue
-                if end is not None and index >= end:
-                    break
-                operation = operation_of(json.loads(line))
-                if operation is not None:
-                    found[operation] += 1
+        for entry in self.entries(start, end):
+            operation = operation_of(entry)
+            if operation is not None:
+                found[operation] += 1
         return found
 
     def client(self, service: str) -> Any:

@@ -20,6 +20,7 @@ import boto3
 from dask_aws.aws import tags
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Target
+from dask_aws.aws.iam_roles import TRUST_POLICY
 from dask_aws.engine.delete import delete
 from dask_aws.engine.reconcile import reconcile
 from dask_aws.errors import ACCESS_DENIED
@@ -32,16 +33,6 @@ ACCOUNT = "123456789012"  # moto's default account
 ADMIN_POLICY = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
-}
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
 }
 TASK_ROLE_POLICY = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"
 SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:dask-token-AbCdEf"
@@ -100,9 +91,9 @@ class Brought:
     def create(cls, admin: Aws) -> Brought:
         cluster = admin.ecs.create_cluster(clusterName="team-cluster")["cluster"]["clusterArn"]
         roles = [
-            admin.iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST))[
-                "Role"
-            ]["Arn"]
+            admin.iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST_POLICY)["Role"][
+                "Arn"
+            ]
             for name in ("team-exec", "team-task")
         ]
         vpc = admin.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])

@@ -15,8 +15,8 @@ import yaml
 
 from tests.fixtures.leaks import tagged_resources
 from tests.fixtures.operator import OperatorProcess
+from tests.fixtures.recorded_aws import RecordedAws
 from tests.fixtures.shared_operator import (
-    RecordedLocalAws,
     document,
     module_operator,
     objects,
@@ -72,7 +72,7 @@ LOOPS = [
 class Module:
     namespace: str
     operator: OperatorProcess
-    aws: RecordedLocalAws
+    aws: RecordedAws
     refused: dict[str, str]  # loop id -> the API server's error, where it refused the spec
 
 
@@ -82,7 +82,7 @@ def module(k8s: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Modul
     every crash-looping cluster applied at once."""
     log_dir = tmp_path_factory.mktemp("crash-loops")
     with (
-        RecordedLocalAws(simulated=False) as aws,
+        RecordedAws(simulated=False) as aws,
         module_operator(k8s, aws.local, log_dir, "crash-loops") as (ns, operator),
     ):
         refused = {}

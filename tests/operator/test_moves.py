@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from dask_aws.aws.found import Target
+from dask_aws.aws.iam_roles import TRUST_POLICY
 from dask_aws.aws.tags import RETAINED
 from dask_aws.engine.delete import delete
 from dask_aws.names import Owner
@@ -105,20 +106,10 @@ def _user_resources(local: Any) -> tuple[dict[str, dict[str, Any]], dict[str, tu
     sg = aws.ec2.create_security_group(
         GroupName=name, Description="the user's own", VpcId=vpc["VpcId"]
     )["GroupId"]
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
     roles = {}
     for kind in ("exec", "task"):
         roles[kind] = aws.iam.create_role(
-            RoleName=f"{name}-{kind}", AssumeRolePolicyDocument=json.dumps(trust)
+            RoleName=f"{name}-{kind}", AssumeRolePolicyDocument=TRUST_POLICY
         )["Role"]["Arn"]
     patches: dict[str, dict[str, Any]] = {
         "region": {"region": WEST},

@@ -32,14 +32,18 @@ def _scheduler_arn(cluster: FargateCluster) -> str:
     return status.aws.scheduler_task_arn
 
 
+def _without_retries(n_workers: int, monkeypatch: pytest.MonkeyPatch) -> FargateCluster:
+    # No botocore retries: an armed RunTask failure then fails a whole reconcile round, so
+    # starting the new scheduler takes rounds (seconds), not one.
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    return FargateCluster(n_workers=n_workers, quiet=True, **SMALL)
+
+
 def test_the_client_follows_a_replaced_scheduler_and_close_leaves_nothing(
     local_aws: LocalAws, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     aws, _ = aws_for(local_aws.endpoint_url)
-    # No botocore retries: an armed RunTask failure then fails a whole reconcile round, so
-    # starting the new scheduler takes rounds (seconds), not one.
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    cluster = FargateCluster(n_workers=2, quiet=True, **SMALL)
+    cluster = _without_retries(2, monkeypatch)
     uid = cluster.uid
     try:
         with Client(cluster, timeout=CLIENT_TIMEOUT) as client:
@@ -83,8 +87,7 @@ def test_cluster_close_while_the_scheduler_is_replaced_closes_the_waiting_client
     local_aws: LocalAws, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     aws, _ = aws_for(local_aws.endpoint_url)
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    cluster = FargateCluster(n_workers=1, quiet=True, **SMALL)
+    cluster = _without_retries(1, monkeypatch)
     uid = cluster.uid
     client = Client(cluster, timeout=CLIENT_TIMEOUT)
     try:

@@ -147,6 +147,15 @@ async def same(status: ClusterStatus) -> str:
 
 # Subscribing again to the same scheduler replaces its "worker-status" plugin, with a
 # warning from that scheduler (in process here, in its own task's log on AWS).
+async def _followed(follower: follow.Follower, address: str) -> tuple[BareCluster, Client]:
+    """A cluster on the scheduler at `address` (task "t1") and a Client made from it."""
+    cluster = BareCluster(address)
+    await cluster._start()
+    follower.task_arn = "t1"
+    client = await Client(cluster, asynchronous=True, timeout=CLIENT_TIMEOUT)
+    return cluster, client
+
+
 @pytest.mark.filterwarnings("ignore:Scheduler already contains a plugin:UserWarning")
 async def test_the_follower_moves_cluster_and_clients_through_a_replacement(
     monkeypatch: pytest.MonkeyPatch,
@@ -154,10 +163,7 @@ async def test_the_follower_moves_cluster_and_clients_through_a_replacement(
     monkeypatch.setattr(follow, "ANSWER_TIMEOUT", 0.5)  # the lost scheduler refuses at once
     follower = follow.Follower()
     async with scheduler_with_worker() as first:
-        cluster = BareCluster(first.address)
-        await cluster._start()
-        follower.task_arn = "t1"
-        client = await Client(cluster, asynchronous=True, timeout=CLIENT_TIMEOUT)
+        cluster, client = await _followed(follower, first.address)
         assert await follower.step(cluster, status("t1", first.address), same, 60) == []
     await until(lambda: not follower.watching(cluster) and client.status == "connecting")
     # ECS still reports the old task: unheard only. The Client is held all the same.
@@ -190,10 +196,7 @@ async def test_the_follower_closes_waiting_clients_after_the_wait_limit(
     monkeypatch.setattr(follow, "ANSWER_TIMEOUT", 0.5)
     follower = follow.Follower()
     async with scheduler_with_worker() as first:
-        cluster = BareCluster(first.address)
-        await cluster._start()
-        follower.task_arn = "t1"
-        client = await Client(cluster, asynchronous=True, timeout=CLIENT_TIMEOUT)
+        cluster, client = await _followed(follower, first.address)
     await until(lambda: client.status == "connecting")
     assert len(await follower.step(cluster, status("t2", None), same, 60)) == 1
     await asyncio.sleep(0.1)

@@ -43,7 +43,9 @@ def sync(meta: Any, status: ClusterStatus, state: ObjectState) -> Event | None:
         logger.warning("%s: %s: %s", where, FAILED, problem, exc_info=not expected)
         return Event("Warning", FAILED, problem)
     state.scheduler_address = status.scheduler_address
-    return Event("Normal", "ConnectionSecretWritten", f"Secret {name} holds the scheduler address")
+    return Event(
+        "Normal", "ConnectionSecretWritten", f"Secret {name} now holds the scheduler's address."
+    )
 
 
 def note(status: dict[str, Any], event: Event | None) -> None:

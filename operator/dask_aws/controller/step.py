@@ -127,7 +127,8 @@ def _step(body: Any, config: OperatorConfig, state: ObjectState) -> StepOutput:
     out.events += [secret_event] if secret_event else []
     out.delete_object = idle_delete
     if idle_delete:
-        out.events.append(Event("Normal", "IdleDeleted", "idle longer than idleTimeoutSeconds"))
+        idle = "The scheduler was idle longer than scheduler.idleTimeoutSeconds: deleting it."
+        out.events.append(Event("Normal", "IdleDeleted", idle))
     return out
 
 
