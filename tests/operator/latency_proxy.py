@@ -20,12 +20,18 @@ class LatencyProxy:
     def __init__(self, upstream: str, delay: float) -> None:
         target = urlsplit(upstream)
         host, port, pause = target.hostname or "127.0.0.1", target.port or 80, delay
+        # Set: AWS is unreachable, each connection is dropped unanswered (botocore's
+        # ConnectionClosedError, as for an endpoint that is down).
+        self.down = down = threading.Event()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as botocore expects
 
             def _forward(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if down.is_set():
+                    self.close_connection = True
+                    return
                 time.sleep(pause)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 connection = http.client.HTTPConnection(host, port, timeout=60)
