@@ -118,3 +118,12 @@ def test_unreachable_aws_keeps_the_cluster_and_says_so(local_aws_simulated: Any)
     after = reconcile(aws, tgt, previous=during.status)
     assert after.ready and after.error is None
     assert delete(aws, tgt).done
+
+
+def test_a_cluster_arn_in_another_region_names_that_region(local_aws_simulated: Any) -> None:
+    aws, log = aws_for(local_aws_simulated.endpoint_url)
+    west = "arn:aws:ecs:us-west-2:123456789012:cluster/shared"
+    result = reconcile(aws, target("elsewhere", clusterArn=west))
+    assert result.error is not None and result.error.reason == "ClusterInAnotherRegion"
+    assert "set spec.region to us-west-2" in result.error.message
+    assert "DescribeClusters" not in log.calls and result.requeue_after is None

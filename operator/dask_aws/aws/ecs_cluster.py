@@ -13,6 +13,13 @@ from dask_aws.errors import PermanentError
 
 def observe(aws: Aws, target: Target) -> Found | None:
     if target.spec.cluster_arn:
+        where = target.spec.cluster_arn.split(":")[3]
+        if where != aws.region:
+            raise PermanentError(
+                "ClusterInAnotherRegion",
+                f"clusterArn {target.spec.cluster_arn} is in {where}, the tasks would run in "
+                f"{aws.region}: set spec.region to {where}",
+            )
         reply = aws.ecs.describe_clusters(clusters=[target.spec.cluster_arn])
         active = [c for c in reply["clusters"] if c.get("status") == "ACTIVE"]
         if not active:
