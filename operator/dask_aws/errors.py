@@ -81,6 +81,14 @@ def unreachable(region: str, exc: BotoCoreError) -> TransientError:
     return TransientError("AwsUnreachable", f"AWS in {region} could not be reached: {exc}")
 
 
+def from_botocore(exc: ClientError | BotoCoreError, identity: str, region: str) -> DaskAwsError:
+    """Any botocore failure as the engine reports it: AWS's answer translated, or AWS not
+    answering at all."""
+    if isinstance(exc, ClientError):
+        return translate(exc, identity)
+    return unreachable(region, exc)
+
+
 def translate(exc: ClientError, identity: str = DEFAULT_IDENTITY) -> DaskAwsError:
     """Turn an AWS error into one a person can act on, keeping AWS's own text.
 

@@ -48,12 +48,16 @@ class Aws:
     endpoint_url: str | None = None  # the local AWS; None: AWS itself (or AWS_ENDPOINT_URL)
     config: Config = field(default_factory=retry_config)
     identity: str = DEFAULT_IDENTITY  # who makes the calls, in the words of the front end
+    # Other regions' Aws, made once: their clients are reused like this one's.
+    _regions: dict[str, Aws] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def in_region(self, region: str) -> Aws:
         """The same identity and settings in another region (itself for "" or its own)."""
         if not region or region == self.region:
             return self
-        return replace(self, region=region)
+        if region not in self._regions:
+            self._regions[region] = replace(self, region=region)
+        return self._regions[region]
 
     def client(self, service: str) -> Any:
         return self.session.client(  # type: ignore[call-overload]

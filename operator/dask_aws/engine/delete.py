@@ -18,14 +18,7 @@ from dask_aws.engine import orphans
 from dask_aws.engine.events import Event
 from dask_aws.engine.observe import refs
 from dask_aws.engine.resources import BY_KEY, RESOURCES, Place, describe
-from dask_aws.errors import (
-    NOT_FOUND,
-    DaskAwsError,
-    PermanentError,
-    error_code,
-    translate,
-    unreachable,
-)
+from dask_aws.errors import NOT_FOUND, DaskAwsError, PermanentError, error_code, from_botocore
 from dask_aws.spec import DeletionPolicy
 from dask_aws.status import CreatedResource
 
@@ -61,10 +54,8 @@ def delete(
             message = f"Kept {kept} on AWS (deletionPolicy Retain)."
             return DeleteResult(True, [Event("Normal", "Retained", message)])
         removal = orphans.remove(aws, target, entries, wait=True)
-    except ClientError as exc:
-        return DeleteResult(False, [], translate(exc, aws.identity))
-    except BotoCoreError as exc:
-        return DeleteResult(False, [], unreachable(aws.region, exc))
+    except (ClientError, BotoCoreError) as exc:
+        return DeleteResult(False, [], from_botocore(exc, aws.identity, aws.region))
     except DaskAwsError as exc:
         return DeleteResult(False, [Event("Warning", exc.reason, exc.message)], exc)
     if removal.errors or removal.left:

@@ -10,8 +10,9 @@ same records, so it needs no readable spec.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
@@ -19,8 +20,10 @@ from dask_aws.aws import tasks as ecs_tasks
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Found, Target
 from dask_aws.engine.resources import BY_KEY, KEYS
-from dask_aws.errors import DaskAwsError, TransientError, translate, unreachable
+from dask_aws.errors import DaskAwsError, TransientError, from_botocore
 from dask_aws.status import CreatedResource
+
+T = TypeVar("T")
 
 # Not a resource but the tasks we started in an ECS cluster, ours or the user's: removing
 # the record stops them.
@@ -83,6 +86,18 @@ def _stop_tasks(aws: Aws, target: Target, cluster_arn: str, wait: bool) -> bool:
     return not live
 
 
+def _attempt(
+    aws: Aws, entry: CreatedResource, call: Callable[..., T], *args: Any
+) -> T | DaskAwsError:
+    """The call's result, or the failure that leaves `entry` for a later try."""
+    try:
+        return call(*args)
+    except (ClientError, BotoCoreError) as exc:
+        return from_botocore(exc, aws.identity, entry.region or aws.region)
+    except DaskAwsError as exc:
+        return exc
+
+
 def remove(
     aws: Aws, target: Target, entries: Sequence[CreatedResource], *, wait: bool = False
 ) -> Removal:
@@ -93,16 +108,13 @@ def remove(
     for entry in entries:
         if entry.kind != TASKS:
             continue
-        try:
-            if _stop_tasks(aws.in_region(entry.region), target, entry.id, wait):
-                out.removed.append(entry)
-                continue
-        except ClientError as exc:
-            out.errors.append(translate(exc, aws.identity))
-        except BotoCoreError as exc:
-            out.errors.append(unreachable(entry.region, exc))
-        except DaskAwsError as exc:
-            out.errors.append(exc)
+        regional = aws.in_region(entry.region)
+        stopped = _attempt(aws, entry, _stop_tasks, regional, target, entry.id, wait)
+        if stopped is True:
+            out.removed.append(entry)
+            continue
+        if isinstance(stopped, DaskAwsError):
+            out.errors.append(stopped)
         busy.add(entry.id)
         out.left.append(entry)
     order = {key: n for n, key in enumerate(KEYS)}
@@ -112,18 +124,13 @@ def remove(
         if entry.kind == "cluster" and entry.id in busy:
             out.left.append(entry)
             continue
-        try:
-            BY_KEY[entry.kind].delete(aws.in_region(entry.region), Found(entry.id, ours=True))
+        resource, found = BY_KEY[entry.kind], Found(entry.id, ours=True)
+        failure = _attempt(aws, entry, resource.delete, aws.in_region(entry.region), found)
+        if isinstance(failure, DaskAwsError):
+            out.left.append(entry)
+            out.errors.append(failure)
+        else:
             out.removed.append(entry)
-        except ClientError as exc:
-            out.left.append(entry)
-            out.errors.append(translate(exc, aws.identity))
-        except BotoCoreError as exc:
-            out.left.append(entry)
-            out.errors.append(unreachable(entry.region or aws.region, exc))
-        except DaskAwsError as exc:
-            out.left.append(entry)
-            out.errors.append(exc)
     return out
 
 

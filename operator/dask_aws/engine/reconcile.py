@@ -18,13 +18,7 @@ from dask_aws.engine.observe import observe
 from dask_aws.engine.plan import Rollout, plan
 from dask_aws.engine.report import converged_status, error_status
 from dask_aws.engine.resources import describe
-from dask_aws.errors import (
-    DaskAwsError,
-    PermanentError,
-    translate,
-    unknown_region,
-    unreachable,
-)
+from dask_aws.errors import DaskAwsError, PermanentError, from_botocore, unknown_region
 from dask_aws.status import ClusterStatus
 
 REQUEUE_PROGRESS = 2.0  # while tasks start; ECS reports RUNNING within seconds to minutes
@@ -73,10 +67,8 @@ def reconcile(
         outcome = act(aws, target, observed, steps)
         status = converged_status(target, observed, steps, outcome, desired, generation, previous)
         status = _forget_unused(aws, target, previous, status, outcome)
-    except ClientError as exc:
-        return failed_result(translate(exc, aws.identity), previous, generation)
-    except BotoCoreError as exc:
-        return failed_result(unreachable(aws.region, exc), previous, generation)
+    except (ClientError, BotoCoreError) as exc:
+        return failed_result(from_botocore(exc, aws.identity, aws.region), previous, generation)
     except DaskAwsError as exc:
         return failed_result(exc, previous, generation)
     if steps.crash_loop is not None:
