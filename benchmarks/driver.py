@@ -48,7 +48,10 @@ def make_cluster(impl: str, workers: int) -> Any:
     return PeerFargateCluster(
         n_workers=workers,
         image="daskdev/dask:latest",  # not pulled: the local AWS runs its own Python
-        fargate_use_private_ip=True,  # connect to the 127.x address the local AWS reports
+        # A public IP: without one a task in the default VPC's public subnets cannot pull
+        # its image (the local AWS stops it as AWS does). The local AWS reports the task's
+        # 127.x address as its public IP, so the peer connects there.
+        fargate_use_private_ip=False,
         **SMALL,
     )
 

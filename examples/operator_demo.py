@@ -12,8 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from distributed import Client
 from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.dask_clients import operator_client
 from tests.fixtures.leaks import tagged_resources
 from tests.fixtures.operator import OperatorProcess
 from tests.fixtures.polling import wait_for
@@ -67,7 +67,8 @@ def run(k8s: ControlPlane, aws_local: LocalAws) -> None:
     address = obj["status"]["schedulerAddress"]
 
     say(f"computing on the cluster through a Client at {address}")
-    with Client(address, timeout=30) as client:
+    print("    (mutual TLS: the client certificate comes from Secret demo-dask-connection)")
+    with operator_client(k8s, NS, "demo", timeout=30) as client:
         total = client.submit(sum, range(1_000_001)).result()
         print(f"    sum(range(1_000_001)) = {total}")
         say("kubectl scale dac/demo --replicas=4")

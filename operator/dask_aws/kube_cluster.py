@@ -1,14 +1,16 @@
 """DaskAwsCluster: a `distributed` cluster backed by the operator, for notebooks on Kubernetes.
 
 It creates (or attaches to) a DaskAwsCluster object, waits for Ready, and talks to the
-scheduler at status.schedulerAddress. The notebook needs Kubernetes access only, no AWS
-credentials: the operator holds those. close() deletes the object, and the operator's
-finalizer removes everything on AWS.
+scheduler with what the connection Secret holds: the address and, for TLS clusters, the
+client certificate (`cluster.security`, which `Client(cluster)` uses). The notebook needs
+Kubernetes access only (reading that Secret), no AWS credentials: the operator holds those.
+close() deletes the object, and the operator's finalizer removes everything on AWS.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 import uuid
 from collections.abc import Generator
@@ -16,9 +18,12 @@ from typing import Any
 
 from distributed.core import Status, rpc
 from distributed.deploy.cluster import Cluster
+from distributed.security import Security
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from dask_aws import certs
+from dask_aws.controller import kube_names
 from dask_aws.crd import GROUP, KIND, PLURAL, VERSION
 from dask_aws.spec import DaskAwsClusterSpec
 from dask_aws.status import ClusterStatus, ConditionType
@@ -84,7 +89,9 @@ class DaskAwsCluster(Cluster):
         if self._create:
             await asyncio.to_thread(self._create_object)
         address = await asyncio.to_thread(self._wait_ready)
-        self.scheduler_comm = rpc(address)
+        self.security = await asyncio.to_thread(self._wait_credentials, address)
+        args = self.security.get_connection_args("client")
+        self.scheduler_comm = rpc(address, connection_args=args)
         await super()._start()
 
     def _create_object(self) -> None:
@@ -116,6 +123,32 @@ class DaskAwsCluster(Cluster):
             if time.monotonic() > deadline:
                 raise DaskAwsClusterError(
                     f"{self.name} not Ready after {self._timeout}s: {status.conditions}"
+                )
+            time.sleep(POLL_SECONDS)
+
+    def _wait_credentials(self, address: str) -> Security:
+        """What the connection Secret holds for `address`: the client certificate of a TLS
+        cluster (a plain one needs none). The operator writes it in the step that reports
+        the address; an unwritten one is waited for (its Warning Event says why)."""
+        if not address.startswith("tls://"):
+            return Security()
+        core = client.CoreV1Api(self.api.api_client)
+        deadline = time.monotonic() + self._timeout
+        secret = kube_names.connection_secret_name(self.name)
+        while True:
+            try:
+                data = core.read_namespaced_secret(secret, self.namespace).data or {}
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                data = {}
+            pem = {k: base64.b64decode(v).decode() for k, v in data.items()}
+            if pem.get("scheduler-address") == address and "tls.key" in pem:
+                return certs.client_security(pem["ca.crt"], pem["tls.crt"], pem["tls.key"])
+            if time.monotonic() > deadline:
+                raise DaskAwsClusterError(
+                    f"{self.name}: the connection Secret {secret} does not hold the client "
+                    f"certificate for {address} after {self._timeout}s"
                 )
             time.sleep(POLL_SECONDS)
 

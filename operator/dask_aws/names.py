@@ -78,6 +78,7 @@ class ResourceNames:
     log_group: str
     scheduler_family: str
     worker_family: str
+    tls_secret: str
 
     @classmethod
     def for_owner(cls, owner: Owner) -> ResourceNames:
@@ -89,4 +90,5 @@ class ResourceNames:
             log_group=LOG_GROUP_PREFIX + owner.short(200, prefix=""),
             scheduler_family=owner.short(255, tail="-scheduler"),
             worker_family=owner.short(255, tail="-worker"),
+            tls_secret=owner.short(200, tail="-tls"),
         )

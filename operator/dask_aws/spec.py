@@ -162,11 +162,17 @@ class NetworkSpec(CamelModel):
         "one; used as they are, never modified or deleted. They must let the tasks reach each "
         "other. allowedClientCidrs and allowedClientSecurityGroups are then ignored.",
     )
-    assign_public_ip: bool = Field(
-        False,
-        description="Give every task a public IP (awsvpc assignPublicIp ENABLED). Without "
-        "one, tasks have private IPs only, so the subnets need a NAT gateway or VPC endpoints "
-        "to pull the image and reach AWS APIs.",
+    assign_public_ip: bool | None = Field(
+        None,
+        description="Give every task a public IP (awsvpc assignPublicIp ENABLED). Fargate "
+        "tasks must get out of their subnets to pull the image and reach CloudWatch Logs and "
+        "Secrets Manager: in a subnet that routes 0.0.0.0/0 to an internet gateway only a "
+        "public IP lets them, elsewhere a NAT gateway or VPC endpoints do. A spec whose "
+        "subnets cannot is Stalled (ImagePullImpossible, SecretsUnreachable, "
+        "LogsUnreachable) before any task starts. Who may connect is up to the security "
+        "group, not the address. With launchType EC2 unset means none. "
+        "Default: unset, automatic: a public IP exactly when a subnet routes 0.0.0.0/0 to "
+        "an internet gateway, as the default VPC's subnets do.",
     )
     allowed_client_cidrs: list[Cidr] = Field(
         default_factory=list,
@@ -374,6 +380,28 @@ class LogsSpec(CamelModel):
         return value
 
 
+class TlsSpec(CamelModel):
+    """Mutual TLS between clients, the scheduler and the workers (Dask's tls:// comms).
+
+    Each cluster gets its own certificate authority: only holders of this cluster's client
+    certificate (the connection Secret's ca.crt, tls.crt and tls.key) can connect, and the
+    dashboard is served over HTTPS with the cluster's certificate."""
+
+    enabled: bool = Field(
+        True,
+        description="Speak tls:// with mutual authentication. false: plain tcp://, where "
+        "whoever reaches the scheduler port can run code with the task role; the operator "
+        "may forbid it (DASK_AWS_REQUIRE_TLS). Default: true.",
+    )
+    validity_days: Annotated[int, Field(ge=1, le=3650)] = Field(
+        365,
+        description="Days the cluster's certificates are valid. A Warning Event and the "
+        "Ready condition's reason (CertificateExpiring) say so 30 days (or a third of the "
+        "validity, if shorter) before they expire. Changing it issues new certificates, "
+        "which replaces the scheduler and every worker. Default: 365.",
+    )
+
+
 class DaskAwsClusterSpec(_Ruled):
     """The desired Dask cluster: a scheduler and workers as Amazon ECS tasks, with the AWS
     resources they need (ECS cluster, task definitions, IAM roles, security group, log
@@ -413,6 +441,7 @@ class DaskAwsClusterSpec(_Ruled):
     workers: WorkerSpec = Field(default_factory=WorkerSpec)
     autoscaling: AutoscalingSpec | None = None
     logs: LogsSpec = Field(default_factory=LogsSpec)
+    tls: TlsSpec = Field(default_factory=TlsSpec)
     secrets: dict[EnvName, SecretArn] = Field(
         default_factory=dict,
         description="Environment variables filled from AWS: variable name -> ARN of a "

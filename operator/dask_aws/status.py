@@ -67,7 +67,7 @@ class CreatedResource(CamelModel):
 
     kind: str = Field(
         description="Which resource: cluster, execution-role, task-role, security-group, "
-        "log-group, scheduler-task-definition or worker-task-definition."
+        "tls-secret, log-group, scheduler-task-definition or worker-task-definition."
     )
     id: str = Field(description="The ARN, ID or name AWS knows it by.")
     region: str = Field(description="The AWS region it lives in; empty for IAM (global).")
@@ -84,6 +84,11 @@ class AwsStatus(CamelModel):
         None, description="ID of the tasks' (first) EC2 security group."
     )
     log_group: str | None = Field(None, description="Name of the CloudWatch Logs log group.")
+    tls_secret_arn: str | None = Field(
+        None,
+        description="ARN of the Secrets Manager secret that holds the cluster's certificates "
+        "and keys (the scheduler and workers read it through ECS secrets).",
+    )
     scheduler_task_definition_arn: str | None = Field(
         None, description="ARN, with revision, of the scheduler's ECS task definition."
     )
@@ -95,6 +100,14 @@ class AwsStatus(CamelModel):
         default_factory=list,
         description="Every AWS resource dask-aws created for this cluster and has not removed "
         "yet, wherever it is; deletion removes (or, with Retain, keeps) exactly these.",
+    )
+
+
+class TlsStatus(CamelModel):
+    """The cluster's certificates (never their keys)."""
+
+    not_after: str | None = Field(
+        None, description="When the cluster's certificates expire (RFC 3339, UTC)."
     )
 
 
@@ -119,11 +132,16 @@ class ClusterStatus(CamelModel):
     )
     scheduler_address: str | None = Field(
         None,
-        description="Where Dask clients connect: tcp://<scheduler task IP>:<port>. "
-        "Unset until the scheduler task runs.",
+        description="Where Dask clients connect: tls://<scheduler task IP>:<port> "
+        "(tcp:// when spec.tls.enabled is false). Unset until the scheduler task runs.",
     )
     dashboard_address: str | None = Field(
-        None, description="URL of the Dask dashboard: http://<scheduler task IP>:<port>/status."
+        None,
+        description="URL of the Dask dashboard: https://<scheduler task IP>:<port>/status "
+        "(http:// without TLS).",
+    )
+    tls: TlsStatus | None = Field(
+        None, description="The cluster's certificates; unset when spec.tls.enabled is false."
     )
     replicas: int = Field(
         0, description="Running workers (the scale subresource and the Running column)."

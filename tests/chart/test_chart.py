@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from dask_aws.controller.config import OperatorConfig
 from tests.chart.helpers import CHART, REPO_ROOT, documents, find, one, render
 from tests.k8s.controlplane import CommandError
 
@@ -156,6 +157,8 @@ def test_operator_values_become_its_environment(k8s: Any) -> None:
         "--set",
         "operator.maxWorkers=200",
         "--set",
+        "operator.requireTls=true",
+        "--set",
         "operator.allowedClusterArns={arn:aws:ecs:*:*:cluster/team-*}",
         "--set",
         "operator.allowedRoleArns={arn:aws:iam::*:role/team-*,arn:aws:iam::*:role/dask-*}",
@@ -170,6 +173,7 @@ def test_operator_values_become_its_environment(k8s: Any) -> None:
     assert env["DASK_AWS_REGION"] == env["AWS_REGION"] == "eu-west-1"
     assert env["DASK_AWS_RESYNC_SECONDS"] == "30"
     assert env["DASK_AWS_MAX_WORKERS"] == "200"
+    assert OperatorConfig.from_env(env).require_tls
     assert env["DASK_AWS_ALLOWED_CLUSTER_ARNS"] == "arn:aws:ecs:*:*:cluster/team-*"
     assert (
         env["DASK_AWS_ALLOWED_ROLE_ARNS"] == "arn:aws:iam::*:role/team-*,arn:aws:iam::*:role/dask-*"
@@ -179,14 +183,13 @@ def test_operator_values_become_its_environment(k8s: Any) -> None:
     assert "--verbose" in container["args"]
     assert container["image"] == "dask-aws-operator@sha256:" + "a" * 64
 
-    from dask_aws.controller.config import OperatorConfig
-
     config = OperatorConfig.from_env(env)
     assert config.region == "eu-west-1" and config.max_workers == 200
     assert config.resync_seconds == 30.0 and config.namespaces == []
     assert config.allowed_role_arns == ["arn:aws:iam::*:role/team-*", "arn:aws:iam::*:role/dask-*"]
     defaults = OperatorConfig.from_env(_env(render(k8s)))
     assert defaults.region is None and defaults.max_workers == 1000
+    assert not defaults.require_tls
     assert defaults.allowed_image_prefixes == [] and defaults.resync_seconds == 60.0
 
 

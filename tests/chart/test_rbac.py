@@ -5,6 +5,7 @@ leak) in both modes, and is refused what it does not need."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import shlex
@@ -12,13 +13,15 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from distributed.core import Server
+from distributed.security import Security
 
-from dask_aws.engine.scheduler_api import host_of
+from dask_aws import certs
+from dask_aws.aws import tls_secret
 from tests.chart.helpers import CHART, DeployedOperator, documents
 from tests.fixtures.aws_clients import aws_for
 from tests.fixtures.leaks import tagged_resources
@@ -26,6 +29,9 @@ from tests.fixtures.operator import free_port
 from tests.fixtures.polling import wait_for
 from tests.k8s.controlplane import ControlPlane
 from tests.operator.helpers import apply, event_reasons, get, manifest, ready
+
+# What the operator's connection Secret holds for a TLS cluster (the default).
+CONNECTION_KEYS = ["ca.crt", "dashboard-address", "scheduler-address", "tls.crt", "tls.key"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.k8s]
 SMALL = {"replicas": 1, "cpu": 512, "memory": 1024}
@@ -113,26 +119,34 @@ def _gone(cp: Any, namespace: str, name: str, timeout: float = 90) -> None:
 
 
 class _IdleScheduler:
-    """The Dask scheduler's HTTP API at a simulated task's address: idle for an hour."""
+    """The Dask scheduler's RPC at a simulated task's address, with the cluster's own
+    certificate (the operator asks only as a TLS client): idle for an hour."""
 
-    def __init__(self, host: str, port: int) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = json.dumps({"idle_since": time.time() - 3600, "workers": 0}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(body)
+    def __init__(self, address: str, bundle: certs.Bundle) -> None:
+        security = Security(  # type: ignore[no-untyped-call]
+            tls_ca_file=bundle.ca,
+            tls_scheduler_cert=bundle.node_cert,
+            tls_scheduler_key=bundle.node_key,
+            require_encryption=True,
+        )
+        handlers = {
+            "check_idle": lambda: time.time() - 3600,
+            "identity": lambda: {"workers": {}},
+            "adaptive_target": lambda: 0,
+        }
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
 
-            def log_message(self, *args: Any) -> None:
-                pass
+        async def start() -> Server:
+            server = Server(handlers)  # type: ignore[no-untyped-call]
+            await server.listen(address, **security.get_listen_args("scheduler"))  # type: ignore[no-untyped-call]
+            return server
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = asyncio.run_coroutine_threadsafe(start(), self.loop).result(30)
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 # ------------------------------------------------------------------------ namespaced
@@ -155,7 +169,7 @@ def test_namespaced_release_runs_a_lifecycle_and_nothing_more(
         ready_after = time.monotonic() - started
         uid = obj["metadata"]["uid"]
         assert obj["metadata"]["finalizers"] == ["daskaws.io/finalizer"]
-        assert _secret_keys(k8s, watched, "demo") == ["dashboard-address", "scheduler-address"]
+        assert _secret_keys(k8s, watched, "demo") == CONNECTION_KEYS
         assert "Created" in event_reasons(k8s, watched, "demo")
         assert operator.healthz() == 200
         assert "dask_aws_reconciles_total" in operator.metrics()
@@ -248,13 +262,11 @@ def test_cluster_wide_release_runs_lifecycles_in_any_namespace(
     crds = cp.kubectl("get", "crd", "-o", "name").stdout.split()
     assert crds == ["customresourcedefinition.apiextensions.k8s.io/daskawsclusters.daskaws.io"]
     operator = release.operator(local_aws_simulated.env(), operator_log)
-    dashboard = free_port()
     idle_spec = {
         "workers": SMALL,
         "scheduler": {
             "cpu": 512,
             "memory": 1024,
-            "dashboardPort": dashboard,
             "idleTimeoutSeconds": 1,
             "idleAction": "Delete",
         },
@@ -268,15 +280,16 @@ def test_cluster_wide_release_runs_lifecycles_in_any_namespace(
         demo = ready(cp, "team-a", "demo", timeout=90)
         idle = ready(cp, "team-b", "idle", timeout=90)
         ready_after = time.monotonic() - t0
-        assert _secret_keys(cp, "team-b", "idle") == ["dashboard-address", "scheduler-address"]
+        assert _secret_keys(cp, "team-b", "idle") == CONNECTION_KEYS
 
         # The user deletes one...
         cp.kubectl("delete", "dac/demo", "-n", "team-a", "--timeout=90s", timeout=120)
         _gone(cp, "team-a", "demo")
         # ...and the operator deletes the other itself, once its scheduler reports idle.
-        fake = _IdleScheduler(host_of(idle["status"]["schedulerAddress"]), dashboard)
-        t1 = time.monotonic()
         aws, _ = aws_for(local_aws_simulated.endpoint_url)
+        bundle = tls_secret.bundle(aws, idle["status"]["aws"]["tlsSecretArn"])
+        fake = _IdleScheduler(idle["status"]["schedulerAddress"], bundle)
+        t1 = time.monotonic()
         uid = idle["metadata"]["uid"]
         wait_for(
             lambda: (

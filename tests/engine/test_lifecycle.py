@@ -30,7 +30,7 @@ def test_create_scale_up_scale_down_delete(local_aws_simulated: Any) -> None:
     assert result.status.phase is Phase.RUNNING
     assert result.status.replicas == 25
     assert result.status.scheduler_address and result.status.scheduler_address.startswith(
-        "tcp://127."
+        "tls://127."
     )
     # One RunTask for the scheduler, then the workers in batches of at most 10.
     assert log.since(mark)["RunTask"] == 1 + math.ceil(25 / 10)

@@ -15,6 +15,7 @@ from dask_aws.engine.delete import delete
 from dask_aws.engine.reconcile import reconcile
 from dask_aws.names import ResourceNames
 from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.dask_clients import engine_client
 from tests.fixtures.engine import converge, target
 from tests.fixtures.leaks import tagged_resources
 from tests.fixtures.polling import wait_for
@@ -33,7 +34,7 @@ def _computing(local_aws: Any, name: str, replicas: int) -> Iterator[tuple[Any, 
     aws, _ = aws_for(local_aws.endpoint_url)
     tgt = target(name, scheduler=SMALL, workers={"replicas": replicas, **SMALL})
     status = converge(aws, tgt, timeout=120).status
-    with Client(status.scheduler_address, timeout=30) as client:
+    with engine_client(aws, status, timeout=30) as client:
         wait_for(lambda: _workers(client) == replicas, 60, f"{replicas} workers", 0.2)
         yield aws, tgt, client
     assert delete(aws, tgt).done

@@ -1,8 +1,9 @@
 """The engine's whole lifecycle as one IAM identity, on the auth-enforcing local AWS.
 
 `Identities` creates IAM users through an admin user; `lifecycle()` runs create, scale up
-(with a security-group rule dropped), scale down, delete under deletionPolicy Retain,
-delete, and a leak check, stopping at the first step that fails.
+(with a security-group rule dropped), scale down, new certificates, a client reading them,
+delete under deletionPolicy Retain, delete, and a leak check, stopping at the first step
+that fails.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
-from dask_aws.aws import tags
+from dask_aws.aws import tags, tls_secret
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Target
 from dask_aws.aws.iam_roles import TRUST_POLICY
@@ -160,6 +162,9 @@ def _changed(tgt: Target, **updates: Any) -> Target:
     if "replicas" in updates:
         workers = spec.workers.model_copy(update={"replicas": updates.pop("replicas")})
         spec = spec.model_copy(update={"workers": workers})
+    if "validity_days" in updates:
+        tls = spec.tls.model_copy(update={"validity_days": updates.pop("validity_days")})
+        spec = spec.model_copy(update={"tls": tls})
     if "cidrs" in updates:
         network = spec.network.model_copy(update={"allowed_client_cidrs": updates.pop("cidrs")})
         spec = spec.model_copy(update={"network": network})
@@ -177,6 +182,21 @@ def _converge(aws: Aws, tgt: Target, timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise StepFailed(f"not Ready after {timeout}s: {result.status.message}")
         time.sleep(0.1)
+
+
+def _client_credentials(boto: boto3.Session, endpoint: str, tgt: Target) -> None:
+    """What a client that did not create the cluster does (the operator after a restart,
+    writing the connection Secret): read the client certificate from the TLS secret."""
+    fresh = Aws(boto, REGION, endpoint_url=endpoint)  # knows no secret value yet
+    try:
+        found = tls_secret.observe(fresh, tgt)
+        if found is None:
+            raise StepFailed("the TLS secret is missing")
+        key = tls_secret.bundle(fresh, found.id).client_key
+    except ClientError as exc:
+        raise StepFailed(str(exc)) from exc
+    if "BEGIN PRIVATE KEY" not in key:
+        raise StepFailed("the TLS secret holds no client key")
 
 
 def _delete(aws: Aws, tgt: Target) -> None:
@@ -206,6 +226,8 @@ def _leftovers(admin: Aws, tgt: Target) -> list[str]:
         Filters=[{"Name": f"tag:{tags.OWNER_UID}", "Values": [uid]}]
     )["SecurityGroups"]
     left += [g["GroupId"] for g in groups]
+    with contextlib.suppress(admin.secretsmanager.exceptions.ResourceNotFoundException):
+        left.append(admin.secretsmanager.describe_secret(SecretId=names.tls_secret)["ARN"])
     logs = admin.logs.describe_log_groups(logGroupNamePrefix=names.log_group)["logGroups"]
     left += [g["logGroupName"] for g in logs if g["logGroupName"] == names.log_group]
     for family in (names.scheduler_family, names.worker_family):
@@ -249,6 +271,11 @@ def lifecycle(
         ("create", lambda: _converge(aws, tgt)),
         ("scale up", lambda: _converge(aws, _changed(tgt, replicas=3, cidrs=[]))),
         ("scale down", lambda: _converge(aws, _changed(tgt, replicas=1, cidrs=[]))),
+        (
+            "new certificates",
+            lambda: _converge(aws, _changed(tgt, replicas=1, cidrs=[], validity_days=30)),
+        ),
+        ("client credentials", lambda: _client_credentials(boto, endpoint, tgt)),
         (
             "delete (Retain)",
             lambda: _delete(aws, _changed(tgt, deletion_policy=DeletionPolicy.RETAIN)),

@@ -33,6 +33,7 @@ from dask_aws.aws import tags
 from dask_aws.aws.clients import Aws
 from dask_aws.cluster.gc import inventory
 from dask_aws.iam import permissions
+from dask_aws.local.cli import CHECKIP_PATH
 from tests.fixtures.polling import wait_for
 from tests.iam.authserver import AuthAws
 from tests.iam.lifecycle import REGION, Identities, Run, _Recorder
@@ -67,6 +68,8 @@ class World:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_ACCESS_KEY_ID": key["aws_access_key_id"],
             "AWS_SECRET_ACCESS_KEY": key["aws_secret_access_key"],
+            # Outside the VPC, FargateCluster() asks for this machine's public address.
+            "DASK_DASK_AWS__CHECKIP_URL": self.server.endpoint_url + CHECKIP_PATH,
         }
 
 
@@ -206,7 +209,12 @@ def test_gc_policy_collects_a_killed_cluster_and_each_extra_is_needed(world: Wor
     assert uid in inventory(world.admin)
 
     extras = sorted(permissions.extras(MODE, "gc"))
-    assert extras == ["ecs:ListClusters", "ecs:ListTaskDefinitionFamilies", "iam:ListRoles"]
+    assert extras == [
+        "ecs:ListClusters",
+        "ecs:ListTaskDefinitionFamilies",
+        "iam:ListRoles",
+        "secretsmanager:ListSecrets",
+    ]
     for action in extras:
         key = world.key(f"gc-no-{action.replace(':', '-')}", "gc", without=(action,))
         denied = _gc(world, key, "--yes", "--owner", uid)

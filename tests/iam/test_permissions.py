@@ -23,7 +23,7 @@ PACKAGE = Path(permissions.__file__).resolve().parents[1]
 # The engine: the AWS resource modules and the steps that call them; the Python library
 # and `dask-aws gc` (cluster/) call AWS too.
 ENGINE_DIRS = ("aws", "engine", "cluster")
-SERVICES = ("ecs", "ec2", "iam", "logs", "sts")
+SERVICES = ("ecs", "ec2", "iam", "logs", "secretsmanager", "sts")
 MANAGED_POLICY_LIMIT = 6144  # characters, whitespace not counted (IAM quota)
 
 

@@ -168,7 +168,7 @@ def _write_pki(pki: Path) -> None:
     """CA, serving certificate for 127.0.0.1/localhost, service-account RSA key."""
     pki.mkdir(parents=True, exist_ok=True)
     try:
-        import cryptography  # noqa: F401
+        import dask_aws.certs  # noqa: F401  (cryptography, and the project's CA builder)
     except ImportError:
         _write_pki_openssl(pki)
     else:
@@ -183,6 +183,8 @@ def _write_pki_cryptography(pki: Path) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+    from dask_aws import certs
+
     def pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
         return key.private_bytes(
             serialization.Encoding.PEM,
@@ -193,35 +195,9 @@ def _write_pki_cryptography(pki: Path) -> None:
     now = datetime.datetime.now(datetime.UTC)
     not_before, not_after = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=365)
 
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dask-aws-test-ca")])
+    ca_cert, ca_key = certs.new_ca("dask-aws-test-ca", not_before, not_after)
+    ca_name = ca_cert.subject
     ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(ca_ski, critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
 
     serving_key = ec.generate_private_key(ec.SECP256R1())
     sans: list[x509.GeneralName] = [

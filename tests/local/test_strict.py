@@ -65,8 +65,9 @@ def test_task_level_memory_only_can_be_run(env: Env) -> None:
 
 
 def test_task_without_security_groups_joins_the_vpcs_default_group(env: Env) -> None:
-    # AWS accepts awsvpc subnets alone; moto alone answers HTTP 500 (KeyError).
-    subnets_only = {"awsvpcConfiguration": {"subnets": [env.subnet]}}
+    # AWS accepts awsvpc subnets without groups; moto alone answers HTTP 500 (KeyError).
+    # (A public IP: without one a task in the default VPC's public subnets cannot pull.)
+    subnets_only = {"awsvpcConfiguration": {"subnets": [env.subnet], "assignPublicIp": "ENABLED"}}
     task = run(env, register(env, CONTAINER), networkConfiguration=subnets_only)[0]
     wait_status(env, task["taskArn"], "RUNNING")
     eni = next(

@@ -51,6 +51,10 @@ def test_addresses_skip_network_and_broadcast_octets() -> None:
             ["dask", "cuda", "worker", "tcp://a:8786", "--host", "IP"],
         ),
         (["sh", "-c", "dask scheduler"], ["sh", "-c", "dask scheduler"]),
+        (  # a wrapper that execs "$@": the Dask command after it is bound
+            ["sh", "-c", 'exec "$@"', "sh", "dask", "worker"],
+            ["sh", "-c", 'exec "$@"', "sh", "dask", "worker", "--host", "IP"],
+        ),
         (["python", "-m", "http.server"], ["python", "-m", "http.server"]),
     ],
 )

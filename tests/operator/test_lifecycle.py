@@ -8,6 +8,7 @@ import pytest
 from distributed import Client
 
 from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.dask_clients import operator_client
 from tests.fixtures.leaks import tagged_resources
 from tests.fixtures.polling import wait_for
 from tests.operator.helpers import apply, condition, event_reasons, get, manifest, ready
@@ -31,7 +32,7 @@ def test_apply_compute_scale_heal_delete(
     obj = ready(k8s, ns, "demo")
     uid = obj["metadata"]["uid"]
     address = obj["status"]["schedulerAddress"]
-    assert address.startswith("tcp://127.") and obj["status"]["replicas"] == 2
+    assert address.startswith("tls://127.") and obj["status"]["replicas"] == 2
     secret = k8s.kubectl(
         "get",
         "secret",
@@ -45,7 +46,7 @@ def test_apply_compute_scale_heal_delete(
     table = k8s.kubectl("get", "dac", "-n", ns).stdout
     assert "Running" in table and address in table
 
-    with Client(address, timeout=30) as client:
+    with operator_client(k8s, ns, "demo", timeout=30) as client:
         wait_for(lambda: _workers(client) == 2, 60, "2 workers")
         assert client.submit(sum, range(10)).result() == 45
 
@@ -84,7 +85,7 @@ def test_apply_compute_scale_heal_delete(
         "a new scheduler, Ready",
     )
     assert "SchedulerReplaced" in event_reasons(k8s, ns, "demo")
-    with Client(obj["status"]["schedulerAddress"], timeout=30) as client:
+    with operator_client(k8s, ns, "demo", timeout=30) as client:
         wait_for(lambda: _workers(client) == 5, 90, "workers on the new scheduler")
         assert client.submit(sum, range(4)).result() == 6
 

@@ -10,6 +10,7 @@ from dask_aws.controller import autoscaler, guardrails
 from dask_aws.controller.config import DEFAULT_MAX_WORKERS, OperatorConfig
 from dask_aws.controller.state import ObjectState
 from dask_aws.engine import scheduler_api
+from dask_aws.engine.scheduler_api import Endpoint
 from dask_aws.errors import PermanentError
 from dask_aws.spec import DaskAwsClusterSpec
 from tests.chart.helpers import one, render
@@ -52,9 +53,12 @@ def test_the_autoscaler_target_is_clamped_to_the_ceiling(
     monkeypatch.setattr(scheduler_api, "adaptive_target", lambda _: 5000)
     spec = _spec(10, {"minimum": 0, "maximum": 5000, "cooldownSeconds": 0})
     state = ObjectState()
-    assert autoscaler.desired_workers(spec, state, "http://s:8787", 100.0, ceiling=1000) == 1000
+    assert (
+        autoscaler.desired_workers(spec, state, Endpoint("tls://s:8786"), 100.0, ceiling=1000)
+        == 1000
+    )
     assert state.autoscale_target == 1000
-    assert autoscaler.desired_workers(spec, ObjectState(), "http://s:8787", 100.0) == 5000
+    assert autoscaler.desired_workers(spec, ObjectState(), Endpoint("tls://s:8786"), 100.0) == 5000
     # A starting size beyond the ceiling starts at the ceiling.
     big = _spec(3000, {"minimum": 0, "maximum": 5000})
     assert autoscaler.desired_workers(big, ObjectState(), None, 0.0, ceiling=1000) == 1000

@@ -36,7 +36,7 @@ def test_python_class_computes_through_the_operator(
             cluster.scale(3)
             client.wait_for_workers(3, timeout=90)
             assert sum(client.gather(client.map(abs, range(-5, 0)))) == 15
-        assert cluster.dashboard_link.startswith("http://127.")
+        assert cluster.dashboard_link.startswith("https://127.")
     assert get(k8s, k8s_namespace, "notebook") is None  # close() deleted it
     assert tagged_resources(aws_for(local_aws.endpoint_url)[0], uid) == []
 

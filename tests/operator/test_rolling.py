@@ -10,6 +10,7 @@ import pytest
 from distributed import Client
 
 from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.dask_clients import operator_client
 from tests.fixtures.polling import wait_for
 from tests.operator.helpers import SMALL, apply, condition, get, manifest, ready
 
@@ -41,9 +42,9 @@ def test_worker_changes_roll_through_kubectl_without_losing_workers_or_data(
     start_operator()
     apply(k8s, ns, manifest("rolling", workers={"replicas": 2, **SMALL}))
     obj = ready(k8s, ns, "rolling")
-    address, scheduler = obj["status"]["schedulerAddress"], obj["status"]["aws"]["schedulerTaskArn"]
+    scheduler = obj["status"]["aws"]["schedulerTaskArn"]
     aws, _ = aws_for(local_aws.endpoint_url)
-    with Client(address, timeout=30) as client:
+    with operator_client(k8s, ns, "rolling", timeout=30) as client:
         wait_for(lambda: _workers(client) == 2, 60, "2 workers")
         futures = client.scatter(list(range(20)), broadcast=False)
         for change in ({"memory": 2048}, {"image": "ghcr.io/dask/dask:2025.1.0"}):

@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import pytest
-from distributed import Client
 
 from dask_aws.aws.found import Target
 from dask_aws.aws.tags import RETAINED
@@ -15,6 +14,7 @@ from dask_aws.engine.delete import delete
 from dask_aws.names import Owner
 from dask_aws.spec import DaskAwsClusterSpec
 from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.dask_clients import operator_client
 from tests.fixtures.leaks import tagged_resources
 from tests.fixtures.polling import wait_for
 from tests.operator.helpers import SMALL, apply, event_reasons, get, manifest, ready
@@ -40,7 +40,7 @@ def test_autoscaler_follows_the_adaptive_target_within_bounds(
             autoscaling={"minimum": 1, "maximum": 4, "cooldownSeconds": 0},
         ),
     )
-    address = ready(k8s, ns, "elastic")["status"]["schedulerAddress"]
+    assert ready(k8s, ns, "elastic")["status"]["schedulerAddress"].startswith("tls://")
     # Idle: the target falls to the minimum, at most 25% (>= 1 worker) a step.
     seen: list[int] = []
 
@@ -52,7 +52,7 @@ def test_autoscaler_follows_the_adaptive_target_within_bounds(
 
     wait_for(shrunk, 90, "scale-in to the minimum")
     assert all(a - b <= 1 for a, b in itertools.pairwise(seen)), seen
-    with Client(address, timeout=30) as client:
+    with operator_client(k8s, ns, "elastic", timeout=30) as client:
         futures = client.map(time.sleep, [0.5] * 400, pure=False)
         wait_for(
             lambda: _status(k8s, ns, "elastic").get("workers", {}).get("desired") == 4,
@@ -98,7 +98,7 @@ def test_idle_cluster_scales_to_zero_and_back(
             scheduler={**SMALL, "idleTimeoutSeconds": 3, "idleAction": "ScaleToZero"},
         ),
     )
-    address = ready(k8s, ns, "napper")["status"]["schedulerAddress"]
+    ready(k8s, ns, "napper")
     wait_for(
         lambda: (
             _status(k8s, ns, "napper").get("replicas") == 0
@@ -107,7 +107,7 @@ def test_idle_cluster_scales_to_zero_and_back(
         90,
         "scale to zero",
     )
-    with Client(address, timeout=30) as client:
+    with operator_client(k8s, ns, "napper", timeout=30) as client:
         assert client.submit(sum, [1, 2, 3]).result(timeout=120) == 6  # workers came back
         busy = client.submit(time.sleep, 60, pure=False)  # not idle while this runs
         wait_for(lambda: _status(k8s, ns, "napper").get("replicas") == 2, 90, "2 workers again")

@@ -47,6 +47,7 @@ def test_stalled_with_message_and_no_crash_loop(
     operator = start_operator(
         env={
             "DASK_AWS_ALLOWED_CLUSTER_ARNS": "arn:aws:ecs:us-east-1:123456789012:cluster/team-*",
+            "DASK_AWS_REQUIRE_TLS": "true",
         }
     )
     foreign = "arn:aws:ecs:us-east-1:123456789012:cluster/finance-prod"
@@ -62,6 +63,16 @@ def test_stalled_with_message_and_no_crash_loop(
     stalled = _stalled(k8s, ns, "ghost")
     assert stalled["reason"] == "ClusterNotFound" and "team-gone" in stalled["message"]
 
+    # The platform forbids opting out of mutual TLS: nothing is created.
+    apply(k8s, ns, manifest("plain", tls={"enabled": False}))
+    stalled = _stalled(k8s, ns, "plain")
+    assert stalled["reason"] == "Forbidden" and "requireTls" in stalled["message"]
+    plain = get(k8s, ns, "plain")
+    assert (
+        plain
+        and tagged_resources(aws_for(local_aws.endpoint_url)[0], plain["metadata"]["uid"]) == []
+    )
+
     # A spec change un-stalls: the fixed object is reconciled at once.
     apply(k8s, ns, manifest("outside"))
     wait_for(
@@ -69,7 +80,7 @@ def test_stalled_with_message_and_no_crash_loop(
         120,
         "outside Ready after the fix",
     )
-    for name in ("outside", "ghost"):
+    for name in ("outside", "ghost", "plain"):
         k8s.kubectl("delete", "dac", name, "-n", ns, "--timeout=120s", timeout=150)
     assert operator.proc is not None and operator.proc.poll() is None  # still running
     assert operator.healthz() == 200

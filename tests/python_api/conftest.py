@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from dask_aws.local import LocalAws
-from tests.fixtures.local_aws import local_aws_env
+from tests.fixtures.local_aws import in_environment
 
 
 @pytest.fixture
@@ -15,9 +15,5 @@ def simulated_env(
     local_aws_simulated: LocalAws, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, str]]:
     """Environment for the simulated local AWS (tasks run nothing)."""
-    env = local_aws_env(local_aws_simulated)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(key, raising=False)
-    yield env
+    with in_environment(local_aws_simulated, monkeypatch) as env:
+        yield env

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 
 import boto3
+import dask.config
 import pytest
 
 from dask_aws import FargateCluster
@@ -44,7 +45,8 @@ def enforcing_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalAws, d
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        yield local, env
+        with dask.config.set({"dask_aws.checkip-url": local.checkip_url}):
+            yield local, env
 
 
 def test_missing_permission_is_named_and_nothing_is_left(

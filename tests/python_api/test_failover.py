@@ -67,7 +67,7 @@ def test_the_client_follows_a_replaced_scheduler_and_close_leaves_nothing(
             # The same Client computes again, on the workers the engine rolled over.
             client.wait_for_workers(2, timeout=90)
             assert client.submit(sum, range(11)).result(timeout=60) == 55
-            assert cluster.dashboard_link.startswith("http://127.")
+            assert cluster.dashboard_link.startswith("https://127.")
             wait_for(lambda: len(cluster.scheduler_info["workers"]) == 2, 30, "worker events")
 
             with Client(cluster) as another:  # a Client made afterwards: the new one too

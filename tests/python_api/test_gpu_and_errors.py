@@ -56,7 +56,9 @@ async def test_worker_gpu_registers_a_gpu_task_definition(
     definition = worker["taskDefinition"]
     container = definition["containerDefinitions"][0]
     assert container["resourceRequirements"] == [{"type": "GPU", "value": "1"}]
-    assert container["command"][:3] == ["dask", "cuda", "worker"]
+    # The Dask command follows the shell wrapper that serves the worker's HTTP over TLS.
+    assert container["command"][:2] == ["sh", "-c"]
+    assert container["command"][4:7] == ["dask", "cuda", "worker"]
     assert container["image"] == DEFAULT_GPU_IMAGE
     assert definition["requiresCompatibilities"] == ["EC2"]
     assert scheduler["taskDefinition"]["requiresCompatibilities"] == ["EC2"]
@@ -119,9 +121,10 @@ def test_unreachable_scheduler_says_how_to_connect_and_cleans_up(
         dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
         pytest.raises(ClusterStartError) as info,
     ):
-        FargateCluster(quiet=True, **SMALL)
+        FargateCluster(quiet=True, fargate_use_private_ip=True, **SMALL)
     assert "cannot be reached from here" in str(info.value)
-    assert "fargate_use_private_ip=False with allowed_client_cidrs" in str(info.value)
+    assert "It has a private IP: run this client inside the cluster's VPC" in str(info.value)
+    assert "fargate_use_private_ip=False for a public IP" in str(info.value)
     assert set(inventory(aws)) == before
 
 

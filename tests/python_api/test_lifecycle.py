@@ -35,12 +35,15 @@ def test_compute_scale_adapt_close_leaves_nothing(
     uid = cluster.uid
     try:
         printed = capsys.readouterr().out
-        assert "created the ECS cluster, execution role, task role, security group" in printed
+        assert "created the ECS cluster, TLS secret, execution role, task role" in printed
         assert "workers 2/2 running (ready)" in printed
-        with Client(cluster) as client:
+        assert cluster.scheduler_address.startswith("tls://127.")
+        with pytest.raises(TypeError, match="TLS expects a `ssl_context`"):
+            Client(cluster.scheduler_address, timeout=5)  # no credentials, no connection
+        with Client(cluster) as client:  # cluster.security holds the client certificate
             client.wait_for_workers(2, timeout=30)
             assert client.submit(sum, range(101)).result() == 5050
-            assert cluster.dashboard_link.startswith("http://127.")
+            assert cluster.dashboard_link.startswith("https://127.")
             assert len(cluster.scheduler_info["workers"]) == 2
 
             cluster.scale(4)
@@ -60,7 +63,7 @@ def test_compute_scale_adapt_close_leaves_nothing(
             logs = cluster.get_logs()
             assert "Scheduler" in logs and "Cluster" in logs
             assert "Scheduler at:" in logs["Scheduler"]
-            assert any(k.startswith("tcp://127.") for k in logs)
+            assert any(k.startswith("tls://127.") for k in logs)
     finally:
         cluster.close()
     assert tagged_resources(aws, uid) == []
@@ -77,16 +80,20 @@ async def test_async_context_manager(local_aws: LocalAws, aws_env: dict[str, str
             await client.wait_for_workers(1, timeout=30)
             assert await client.submit(lambda x: x + 1, 41) == 42
         logs = await cluster.get_logs(workers=False)
-        assert "Scheduler" in logs and not any(k.startswith("tcp://") for k in logs)
+        assert "Scheduler" in logs and not any(k.startswith(("tcp://", "tls://")) for k in logs)
     assert tagged_resources(aws, uid) == []
     assert task_processes(local_aws, uid, aws) == []
 
 
-def test_sync_context_manager_and_await_free_use(local_aws: LocalAws, aws_env: Any) -> None:
+def test_sync_context_manager_and_plain_tcp_on_request(local_aws: LocalAws, aws_env: Any) -> None:
     aws, _ = aws_for(local_aws.endpoint_url)
-    with FargateCluster(quiet=True, **SMALL) as cluster:  # n_workers=0, like dask-cloudprovider
+    # security=False: plain tcp://, no TLS secret; a Client needs no credentials
+    with FargateCluster(quiet=True, security=False, n_workers=1, **SMALL) as cluster:
         uid = cluster.uid
         assert cluster.scheduler_address.startswith("tcp://127.")
+        assert cluster.aws_status and cluster.aws_status.aws.tls_secret_arn is None
+        with Client(cluster.scheduler_address, timeout=30) as client:
+            assert client.submit(sum, [1, 2]).result() == 3
         assert tagged_resources(aws, uid) != []
     assert tagged_resources(aws, uid) == []
 

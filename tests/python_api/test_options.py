@@ -24,8 +24,27 @@ def test_defaults_match_dask_cloudprovider() -> None:
     assert spec.launch_type is LaunchType.FARGATE
     assert spec.scheduler.idle_timeout_seconds == 300  # scheduler_timeout "5 minutes"
     assert spec.logs.retention_days == 30
-    assert spec.network.assign_public_ip is False
-    assert built.vpc_clients  # no CIDRs given: the VPC's own
+    assert spec.network.assign_public_ip is None  # automatic: by the subnets' routes
+    assert built.reach == "auto" and not built.cidrs_given  # decided at start
+
+
+@pytest.mark.parametrize(
+    ("kind", "kwargs", "reach", "public_ip"),
+    [
+        (options.FARGATE_KIND, {}, "auto", None),
+        (options.FARGATE_KIND, {"fargate_use_private_ip": True}, "private", None),
+        (options.FARGATE_KIND, {"fargate_use_private_ip": False}, "public", True),
+        (options.ECS_KIND, {"cluster_arn": GPU_CLUSTER}, "private", None),
+    ],
+    ids=["unset-automatic", "private", "public-without-cidrs", "ec2-private"],
+)
+def test_fargate_use_private_ip_picks_how_the_client_reaches_the_scheduler(
+    kind: str, kwargs: dict[str, object], reach: str, public_ip: bool | None
+) -> None:
+    built = options.build(kind, kwargs)
+    assert built.reach == reach
+    assert built.spec.network.assign_public_ip is public_ip
+    assert built.spec.network.allowed_client_cidrs == []  # filled in at start
 
 
 def test_keyword_arguments_map_onto_the_spec() -> None:
@@ -96,7 +115,12 @@ def test_gpu_workers_on_an_ec2_cluster() -> None:
         (options.FARGATE_KIND, {"worker_gpu": 1}, "Fargate has none: use ECSCluster(cluster_arn="),
         (options.ECS_KIND, {"worker_gpu": 1}, "pass cluster_arn="),
         (options.ECS_KIND, {"cluster_arn": "gpu"}, "cluster_arn: String should match"),
-        (options.FARGATE_KIND, {"fargate_use_private_ip": False}, "allowed_client_cidrs"),
+        (options.FARGATE_KIND, {"fargate_use_private_ip": "no"}, "pass True (connect to"),
+        (
+            options.ECS_KIND,
+            {"cluster_arn": GPU_CLUSTER, "fargate_use_private_ip": False},
+            "EC2 launch type get no public IP",
+        ),
         (options.FARGATE_KIND, {"environment": {"1BAD": "x"}}, "environment (1BAD)"),
         (options.FARGATE_KIND, {"tags": {f"{tags.PREFIX}x": "y"}}, "reserved prefix"),
         (options.FARGATE_KIND, {"name": "Not_Valid"}, "name: the cluster name"),

@@ -75,7 +75,8 @@ def test_descriptions_state_scalar_defaults_and_fit_on_one_line() -> None:
     schema = open_api_schema()
     described = dict(properties(schema))
     assert described["spec.workers.cpu"]["description"].endswith("Default: 4096.")
-    assert described["spec.network.assignPublicIp"]["description"].endswith("Default: false.")
+    public_ip = described["spec.network.assignPublicIp"]["description"]
+    assert "Default: unset, automatic: a public IP exactly when a subnet routes" in public_ip
     assert all("\n" not in node.get("description", "") for node in described.values())
 
 

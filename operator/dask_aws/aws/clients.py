@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sts import STSClient
 
 DEFAULT_REGION = "us-east-1"
@@ -50,6 +51,10 @@ class Aws:
     identity: str = DEFAULT_IDENTITY  # who makes the calls, in the words of the front end
     # Other regions' Aws, made once: their clients are reused like this one's.
     _regions: dict[str, Aws] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # Secret values this identity wrote or read, by (ARN, version): see aws/tls_secret.py.
+    secret_values: dict[tuple[str, str], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def in_region(self, region: str) -> Aws:
         """The same identity and settings in another region (itself for "" or its own)."""
@@ -79,6 +84,10 @@ class Aws:
     @cached_property
     def logs(self) -> CloudWatchLogsClient:
         return self.client("logs")  # type: ignore[no-any-return]
+
+    @cached_property
+    def secretsmanager(self) -> SecretsManagerClient:
+        return self.client("secretsmanager")  # type: ignore[no-any-return]
 
     @cached_property
     def sts(self) -> STSClient:

@@ -13,6 +13,10 @@ class Found:
     id: str  # the ARN, id or name AWS APIs take
     ours: bool  # created by this owner, so removed on delete; False: the user's, never touched
     in_sync: bool = True  # matches what the spec asks for
+    # What dependents pin and status reports, for resources that have it: a secret's
+    # current version (task definitions name it) and when its certificates expire.
+    version: str | None = None
+    expires: str | None = None
 
 
 @dataclass(frozen=True)

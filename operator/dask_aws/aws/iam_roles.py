@@ -1,8 +1,9 @@
 """The task execution role and the task role.
 
 Least privilege: the execution role gets AWS's managed ECS execution policy plus read
-access to exactly the secrets the spec names; the task role gets nothing but the
-policies the spec lists. Roles the user brought (by ARN) are used and never touched.
+access to exactly the secrets the spec names and the cluster's own TLS secret; the task
+role gets nothing but the policies the spec lists. Roles the user brought (by ARN) are
+used and never touched.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Literal
 from dask_aws.aws import tags
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Found, Target
+from dask_aws.aws.task_definitions import Refs
 from dask_aws.errors import PermanentError
 
 Kind = Literal["execution", "task"]
@@ -47,12 +49,13 @@ def user_arn(target: Target, kind: Kind) -> str | None:
     return iam.execution_role_arn if kind == "execution" else iam.task_role_arn
 
 
-def desired(aws: Aws, target: Target, kind: Kind) -> Desired:
+def desired(aws: Aws, target: Target, kind: Kind, refs: Refs | None = None) -> Desired:
     names = target.names
     if kind == "task":
         return Desired(names.task_role, frozenset(target.spec.iam.task_role_policies), {})
     inline: dict[str, str] = {}
-    secrets = sorted(set(target.spec.secrets.values()))
+    tls = [refs.tls_secret] if refs is not None and refs.tls_secret else []
+    secrets = sorted(set(target.spec.secrets.values()) | set(tls))
     if secrets:
         inline[SECRETS_POLICY_NAME] = json.dumps(
             {
@@ -95,7 +98,7 @@ def role_arn(aws: Aws, target: Target, kind: Kind) -> str:
     )
 
 
-def observe(aws: Aws, target: Target, kind: Kind) -> Found | None:
+def observe(aws: Aws, target: Target, kind: Kind, refs: Refs | None = None) -> Found | None:
     given = user_arn(target, kind)
     name = given.rsplit("/", 1)[1] if given else desired(aws, target, kind).name
     try:
@@ -111,7 +114,8 @@ def observe(aws: Aws, target: Target, kind: Kind) -> Found | None:
     role_tags = tags.from_list(aws.iam.list_role_tags(RoleName=name)["Tags"])
     if not tags.is_owned_by(role_tags, target.owner):
         raise PermanentError("NameConflict", f"an IAM role named {name} exists and is not ours")
-    return Found(id=role["Arn"], ours=True, in_sync=_in_sync(aws, desired(aws, target, kind)))
+    want = desired(aws, target, kind, refs)
+    return Found(id=role["Arn"], ours=True, in_sync=_in_sync(aws, want))
 
 
 def _attached(aws: Aws, name: str) -> set[str]:
@@ -138,11 +142,11 @@ def _in_sync(aws: Aws, want: Desired) -> bool:
     return True
 
 
-def ensure(aws: Aws, target: Target, kind: Kind) -> Found:
+def ensure(aws: Aws, target: Target, kind: Kind, refs: Refs | None = None) -> Found:
     given = user_arn(target, kind)
     if given:
         return Found(id=given, ours=False)
-    want = desired(aws, target, kind)
+    want = desired(aws, target, kind, refs)
     try:
         arn = aws.iam.create_role(
             RoleName=want.name,
@@ -151,7 +155,7 @@ def ensure(aws: Aws, target: Target, kind: Kind) -> Found:
             Tags=tags.as_aws(tags.ownership(target.owner, target.spec.tags)),  # type: ignore[arg-type]
         )["Role"]["Arn"]
     except aws.iam.exceptions.EntityAlreadyExistsException:
-        found = observe(aws, target, kind)  # raises NameConflict when it is not ours
+        found = observe(aws, target, kind, refs)  # raises NameConflict when it is not ours
         assert found is not None
         arn = found.id
     have = _attached(aws, want.name)

@@ -1,21 +1,46 @@
-"""The VPC and subnets the tasks run in: the spec's, or the region's default VPC. Never created."""
+"""The VPC and subnets the tasks run in: the spec's, or the region's default VPC. Never created.
+
+`observe` also checks that Fargate tasks can get out of those subnets (aws/egress.py), so
+a network that cannot pull the image is refused before any task starts.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from dask_aws.aws import egress
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Target
 from dask_aws.errors import PermanentError
+from dask_aws.spec import LaunchType
 
 
 @dataclass(frozen=True)
 class Network:
     vpc_id: str
     subnets: tuple[str, ...]
+    # awsvpc assignPublicIp for RunTask: the spec's, or egress's choice when it is unset.
+    # `locate` leaves it False: only `observe`'s result starts tasks.
+    assign_public_ip: bool = False
 
 
 def observe(aws: Aws, target: Target) -> Network:
+    """The network, checked: PermanentError when tasks there could not start."""
+    network = locate(aws, target)
+    wanted = target.spec.network.assign_public_ip
+    if target.spec.launch_type is not LaunchType.FARGATE:
+        # On EC2 the container instance pulls the image over its own network, and AWS
+        # takes no public IP for an EC2 task: unset means none.
+        return replace(network, assign_public_ip=bool(wanted))
+    decision = egress.check(aws, target, network.vpc_id, network.subnets)
+    error = decision.error()
+    if error is not None:
+        raise error
+    return replace(network, assign_public_ip=decision.assign_public_ip)
+
+
+def locate(aws: Aws, target: Target) -> Network:
+    """The VPC and subnets only (deletion and the library's client rules need no more)."""
     spec = target.spec.network
     if spec.vpc:
         vpcs = aws.ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [spec.vpc]}])["Vpcs"]

@@ -20,6 +20,8 @@ SPEC_HASH = PREFIX + "spec-hash"
 HOST = PREFIX + "host"
 PROCESS = PREFIX + "process"  # "<pid>:<process start time, unix seconds>"
 HEARTBEAT = PREFIX + "heartbeat"
+TLS_NOT_AFTER = PREFIX + "tls-not-after"  # RFC 3339: the certificates' expiry, no secret
+TLS_VALIDITY_DAYS = PREFIX + "tls-validity-days"  # what they were issued for
 ECS_CLUSTER = PREFIX + "ecs-cluster"  # the user's cluster the tasks run in, when not ours
 MANAGED_BY_VALUE = "dask-aws"
 

@@ -18,26 +18,38 @@ from botocore.exceptions import ClientError
 from dask_aws.aws import tags
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Found, Target
+from dask_aws.certs import CA, NODE_CERT, NODE_KEY
 from dask_aws.errors import PermanentError
+from dask_aws.spec import DaskAwsClusterSpec
 
 # The two components of a cluster, each one task definition family (not IAM roles).
 Component = Literal["scheduler", "worker"]
 COMPONENTS: tuple[Component, ...] = ("scheduler", "worker")
 CONTAINER = {"scheduler": "dask-scheduler", "worker": "dask-worker"}
 DASK_DEFAULT_DASHBOARD_PORT = 8787
-# The scheduler's HTTP API (retire_workers, adaptive_target, check_idle) is off by default.
-SCHEDULER_HTTP_ROUTES = repr(
-    [
-        "distributed.http.scheduler.prometheus",
-        "distributed.http.scheduler.info",
-        "distributed.http.scheduler.json",
-        "distributed.http.health",
-        "distributed.http.proxy",
-        "distributed.http.statics",
-        "distributed.http.scheduler.api",
-    ]
-)
 SCHEDULER_ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
+# With TLS, ECS puts these keys of the cluster's secret into each container's environment
+# and distributed reads the PEM contents from there: stock images need no files baked in.
+TLS_ENV = "DASK_DISTRIBUTED__COMM__TLS__"
+# distributed's HTTP server (the dashboard) takes its certificate only as files, so the
+# container first writes the PEM contents to a private temporary directory (mktemp -d:
+# mode 0700). The script names no secret; "$@" is the Dask command.
+HTTPS_WRAPPER = (
+    'd="$(mktemp -d)" && printf "%s\\n" "$' + TLS_ENV + '{role}__CERT" > "$d/tls.crt" && '
+    'printf "%s\\n" "$' + TLS_ENV + '{role}__KEY" > "$d/tls.key" && '
+    'export DASK_DISTRIBUTED__SCHEDULER__DASHBOARD__TLS__CERT="$d/tls.crt" '
+    'DASK_DISTRIBUTED__SCHEDULER__DASHBOARD__TLS__KEY="$d/tls.key" && exec "$@"'
+)
+
+
+def comm_address(spec: DaskAwsClusterSpec, ip: str | None) -> str:
+    """Where Dask clients reach the scheduler at `ip`."""
+    return f"{'tls' if spec.tls.enabled else 'tcp'}://{ip}:{spec.scheduler.port}"
+
+
+def dashboard_url(spec: DaskAwsClusterSpec, ip: str | None) -> str:
+    scheme = "https" if spec.tls.enabled else "http"
+    return f"{scheme}://{ip}:{spec.scheduler.dashboard_port}/status"
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,9 @@ class Refs:
     task_role_arn: str
     log_group: str
     region: str
+    # The cluster's TLS secret and the version the tasks read; None: no TLS.
+    tls_secret: str | None = None
+    tls_version: str | None = None
 
 
 def family(target: Target, component: Component) -> str:
@@ -55,11 +70,24 @@ def family(target: Target, component: Component) -> str:
     return names.scheduler_family if component == "scheduler" else names.worker_family
 
 
-def _command(target: Target, component: Component) -> list[str]:
+def _command(target: Target, component: Component, refs: Refs) -> list[str]:
+    dask = _dask_command(target, component)
+    if not refs.tls_secret:
+        return dask
+    return ["sh", "-c", HTTPS_WRAPPER.format(role=_tls_role(component)), "sh", *dask]
+
+
+def _tls_role(component: Component) -> str:
+    return "SCHEDULER" if component == "scheduler" else "WORKER"
+
+
+def _dask_command(target: Target, component: Component) -> list[str]:
     spec = target.spec
     if component == "scheduler":
         s = spec.scheduler
         command = ["dask", "scheduler", "--port", str(s.port)]
+        if spec.tls.enabled:
+            command += ["--protocol", "tls"]
         if s.dashboard_port != DASK_DEFAULT_DASHBOARD_PORT:
             command += ["--dashboard-address", f":{s.dashboard_port}"]
         return command + list(s.extra_args)
@@ -77,14 +105,28 @@ def _command(target: Target, component: Component) -> list[str]:
     return command + list(w.extra_args)
 
 
-def _environment(target: Target, component: Component) -> dict[str, str]:
+def _environment(target: Target, component: Component, refs: Refs) -> dict[str, str]:
     spec = target.spec
-    if component == "scheduler":
-        return {
-            "DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES": SCHEDULER_HTTP_ROUTES,
-            **spec.scheduler.env,
-        }
-    return dict(spec.workers.env)
+    env = dict(spec.scheduler.env if component == "scheduler" else spec.workers.env)
+    if refs.tls_secret:
+        # Refuse plain connections even from a client configured without TLS.
+        env["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"] = "True"
+    return env
+
+
+def _secrets(target: Target, component: Component, refs: Refs) -> dict[str, str]:
+    secrets = dict(target.spec.secrets)
+    if refs.tls_secret:
+        # `<arn>:<json key>::<version>`: one key of the version this definition was made
+        # for, so new certificates mean a new revision and new tasks, never a mix.
+        def key(name: str) -> str:
+            return f"{refs.tls_secret}:{name}::{refs.tls_version or ''}"
+
+        role = _tls_role(component)
+        secrets[f"{TLS_ENV}CA_FILE"] = key(CA)
+        secrets[f"{TLS_ENV}{role}__CERT"] = key(NODE_CERT)
+        secrets[f"{TLS_ENV}{role}__KEY"] = key(NODE_KEY)
+    return secrets
 
 
 def desired(target: Target, component: Component, refs: Refs) -> dict[str, Any]:
@@ -99,11 +141,15 @@ def desired(target: Target, component: Component, refs: Refs) -> dict[str, Any]:
         "name": CONTAINER[component],
         "image": (spec.workers.image if component == "worker" else None) or spec.image,
         "essential": True,
-        "command": _command(target, component),
+        "command": _command(target, component, refs),
         "environment": [
-            {"name": k, "value": v} for k, v in sorted(_environment(target, component).items())
+            {"name": k, "value": v}
+            for k, v in sorted(_environment(target, component, refs).items())
         ],
-        "secrets": [{"name": k, "valueFrom": v} for k, v in sorted(spec.secrets.items())],
+        "secrets": [
+            {"name": k, "valueFrom": v}
+            for k, v in sorted(_secrets(target, component, refs).items())
+        ],
         "portMappings": [{"containerPort": p, "protocol": "tcp"} for p in ports],
         # Container-level memory too: correct on AWS and avoids a moto crash on RunTask.
         "memoryReservation": size.memory,
@@ -167,9 +213,11 @@ def observe(aws: Aws, target: Target, component: Component, refs: Refs) -> Found
     return Found(id=definition["taskDefinitionArn"], ours=True, in_sync=in_sync)
 
 
-def _active_arns(aws: Aws, family_name: str) -> list[str]:
+def _revisions(
+    aws: Aws, family_name: str, status: Literal["ACTIVE", "INACTIVE"] = "ACTIVE"
+) -> list[str]:
     pages = aws.ecs.get_paginator("list_task_definitions").paginate(
-        familyPrefix=family_name, status="ACTIVE"
+        familyPrefix=family_name, status=status
     )
     arns = [arn for page in pages for arn in page["taskDefinitionArns"]]
     return [a for a in arns if a.rsplit("/", 1)[1].rsplit(":", 1)[0] == family_name]
@@ -185,7 +233,7 @@ def ensure(aws: Aws, target: Target, component: Component, refs: Refs) -> Found:
     reply = aws.ecs.register_task_definition(**registration, tags=ecs_tags)
     arn = reply["taskDefinition"]["taskDefinitionArn"]
     # Older revisions are superseded; running tasks keep working on an INACTIVE revision.
-    for old in _active_arns(aws, registration["family"]):
+    for old in _revisions(aws, registration["family"]):
         if old != arn:
             aws.ecs.deregister_task_definition(taskDefinition=old)
     return Found(id=arn, ours=True)
@@ -196,12 +244,15 @@ def tag(aws: Aws, found: Found, values: Mapping[str, str]) -> None:
 
 
 def delete(aws: Aws, found: Found) -> None:
-    """Deregisters every ACTIVE revision of the found one's family."""
+    """Deregisters every ACTIVE revision of the found one's family and deletes them all,
+    the ones superseded by spec changes (INACTIVE) too: AWS keeps those forever otherwise."""
     if not found.ours:
         return
-    arns = _active_arns(aws, found.id.rsplit("/", 1)[1].rsplit(":", 1)[0])
-    for arn in arns:
+    family_name = found.id.rsplit("/", 1)[1].rsplit(":", 1)[0]
+    active = _revisions(aws, family_name)
+    for arn in active:
         aws.ecs.deregister_task_definition(taskDefinition=arn)
+    arns = active + _revisions(aws, family_name, "INACTIVE")
     for start in range(0, len(arns), 10):
         try:
             aws.ecs.delete_task_definitions(taskDefinitions=arns[start : start + 10])

@@ -16,7 +16,12 @@ from dask_aws.aws import tags
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Target
 from dask_aws.aws.network import Network
-from dask_aws.aws.task_definitions import CONTAINER, SCHEDULER_ADDRESS_ENV, Component
+from dask_aws.aws.task_definitions import (
+    CONTAINER,
+    SCHEDULER_ADDRESS_ENV,
+    Component,
+    comm_address,
+)
 
 RUN_BATCH = 10
 DESCRIBE_BATCH = 100
@@ -156,7 +161,7 @@ def run(
             "awsvpcConfiguration": {
                 "subnets": list(network.subnets),
                 "securityGroups": list(security_groups),
-                "assignPublicIp": "ENABLED" if spec.network.assign_public_ip else "DISABLED",
+                "assignPublicIp": "ENABLED" if network.assign_public_ip else "DISABLED",
             }
         },
         "tags": tags.as_ecs(tags.ownership(target.owner, spec.tags)),
@@ -169,7 +174,7 @@ def run(
     if spec.platform_version and spec.launch_type.value == "FARGATE":
         params["platformVersion"] = spec.platform_version
     if scheduler is not None:
-        address = f"tcp://{scheduler.ip}:{spec.scheduler.port}"
+        address = comm_address(spec, scheduler.ip)
         params["overrides"] = {
             "containerOverrides": [
                 {

@@ -25,6 +25,7 @@ from distributed.deploy.cluster import Cluster
 from distributed.security import Security
 from distributed.utils import Log, Logs
 
+from dask_aws.aws import tls_secret
 from dask_aws.aws.clients import Aws, connect
 from dask_aws.aws.found import Target
 from dask_aws.cluster import cleanup, config, follow, liveness, options, reach
@@ -112,6 +113,15 @@ class ECSCluster(Cluster):
         """The engine's last view: ARNs, worker counts, conditions."""
         return self._aws_status
 
+    @property
+    def dashboard_link(self) -> str:
+        """distributed names the scheme from this process's dashboard settings; the
+        scheduler serves HTTPS when the cluster speaks TLS."""
+        link = str(super().dashboard_link)
+        if self._target.spec.tls.enabled and link.startswith("http://"):
+            return "https://" + link.removeprefix("http://")
+        return link
+
     def _say(self, line: str) -> None:
         if self.status in (Status.created, Status.starting):
             self._log(line)
@@ -161,16 +171,20 @@ class ECSCluster(Cluster):
             f"{spec.scheduler.cpu} CPU units/{spec.scheduler.memory} MiB, {self._desired} "
             f"worker(s) {spec.workers.cpu}/{spec.workers.memory} MiB, image {spec.image}"
         )
-        if self._options.vpc_clients:
-            try:
-                self._target = await asyncio.to_thread(
-                    reach.with_vpc_clients, self._aws, self._target
-                )
-            except ClientError as exc:
-                raise ClusterStartError(translate(exc, YOUR_IDENTITY).message) from None
-            except DaskAwsError as exc:
-                raise ClusterStartError(exc.message) from None
-            self._teardown.target = self._target
+        try:  # inside the VPC or from outside: whom the security group lets in
+            self._target, line = await asyncio.to_thread(
+                reach.prepare,
+                self._aws,
+                self._target,
+                self._options.reach,
+                self._options.cidrs_given,
+            )
+        except ClientError as exc:
+            raise ClusterStartError(translate(exc, YOUR_IDENTITY).message) from None
+        except DaskAwsError as exc:
+            raise ClusterStartError(exc.message) from None
+        self._teardown.target = self._target
+        self._progress.say(line)
         deadline = time.monotonic() + self._options.startup_timeout
         while True:
             result = await self._step()
@@ -213,13 +227,25 @@ class ECSCluster(Cluster):
         address = await self._address(status)
         self._follower.task_arn = status.aws.scheduler_task_arn
         self._progress.say(f"connecting to the scheduler at {address}")
-        args = Security().get_connection_args("client")
+        self.security = await asyncio.to_thread(self._client_security, status)
+        args = self.security.get_connection_args("client")
         comm = rpc(address, connection_args=args)
         self.scheduler_comm = comm
         try:
             await asyncio.wait_for(comm.identity(), timeout=CONNECT_TIMEOUT)
         except (TimeoutError, OSError) as exc:
-            raise ClusterStartError(reach.UNREACHABLE.format(address=address, error=exc)) from None
+            raise ClusterStartError(reach.unreachable(self._target, address, exc)) from None
+
+    def _client_security(self, status: ClusterStatus) -> Security:
+        """The cluster's client certificate (issued with the cluster, held in memory), which
+        `Client(cluster)` uses; plain tcp:// needs none."""
+        arn = status.aws.tls_secret_arn
+        if not arn:
+            return Security()
+        try:
+            return tls_secret.bundle(self._aws, arn).client_security()
+        except ClientError as exc:
+            raise ClusterStartError(translate(exc, YOUR_IDENTITY).message) from None
 
     # -- reconcile -----------------------------------------------------------------------------
     async def _step(self) -> Result | None:

@@ -267,7 +267,8 @@ class Follower:
 
     async def _switch(self, cluster: Any, address: str) -> bool:
         """Point the cluster at the scheduler at `address`, once it answers."""
-        comm = rpc(address, connection_args=Security().get_connection_args("client"))
+        security = getattr(cluster, "security", None) or Security()
+        comm = rpc(address, connection_args=security.get_connection_args("client"))
         try:
             await asyncio.wait_for(comm.identity(), ANSWER_TIMEOUT)
         except OSError:  # TimeoutError included: not listening yet, the next round retries

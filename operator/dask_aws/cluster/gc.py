@@ -27,6 +27,7 @@ from dask_aws.spec import DaskAwsClusterSpec
 
 ROLE_NAME = re.compile(rf"^{re.escape(NAME_PREFIX)}.+-[0-9a-f]{{8}}-(exec|task)$")
 FAMILY_NAME = re.compile(rf"^{re.escape(NAME_PREFIX)}.+-[0-9a-f]{{8}}-(scheduler|worker)$")
+SECRET_NAME = re.compile(rf"^{re.escape(NAME_PREFIX)}.+-[0-9a-f]{{8}}-tls$")
 LIVENESS_KEYS = (tags.HOST, tags.PROCESS, tags.ECS_CLUSTER)
 
 
@@ -111,6 +112,16 @@ def _log_groups(aws: Aws) -> Iterator[tuple[str, dict[str, str]]]:
             yield name, dict(found)
 
 
+def _tls_secrets(aws: Aws) -> Iterator[tuple[str, dict[str, str]]]:
+    pages = aws.secretsmanager.get_paginator("list_secrets").paginate(
+        Filters=[{"Key": "name", "Values": [NAME_PREFIX]}]
+    )
+    for page in pages:
+        for secret in page["SecretList"]:
+            if SECRET_NAME.match(secret["Name"]) and not secret.get("DeletedDate"):
+                yield secret["ARN"], tags.from_list(secret.get("Tags"))
+
+
 def _task_definitions(aws: Aws) -> Iterator[tuple[str, dict[str, str]]]:
     pages = aws.ecs.get_paginator("list_task_definition_families").paginate(
         familyPrefix=NAME_PREFIX, status="ACTIVE"
@@ -145,7 +156,7 @@ def inventory(aws: Aws) -> dict[str, Owned]:
         owned = note(group_id, found)
         if owned is not None:
             owned.vpc = vpc
-    for source in (_roles, _log_groups, _task_definitions):
+    for source in (_roles, _log_groups, _tls_secrets, _task_definitions):
         for resource, found in source(aws):
             note(resource, found)
     return owners

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -49,6 +49,8 @@ CONFIGURABLE = (
     "fargate_spot",
     "fargate_use_private_ip",
     "platform_version",
+    "security",
+    "tls_validity_days",
     "skip_cleanup",
     "startup_timeout",
 )
@@ -102,6 +104,7 @@ ARGUMENT_OF = {
     "logs.streamPrefix": "cloudwatch_logs_stream_prefix",
     "secrets": "secrets",
     "tags": "tags",
+    "tls.validityDays": "tls_validity_days",
 }
 REWORDED = {
     "scheduler: ": "scheduler_cpu/scheduler_mem: ",
@@ -120,7 +123,10 @@ class Options:
     n_workers: int
     region: str | None
     session_kwargs: dict[str, str]
-    vpc_clients: bool  # no allowed_client_cidrs given: allow the VPC's own CIDR blocks
+    # How this client reaches the scheduler (cluster/reach.py): fargate_use_private_ip
+    # True "private", False "public", unset "auto" (by where this machine is, at start).
+    reach: Literal["auto", "private", "public"]
+    cidrs_given: bool  # allowed_client_cidrs given: those, else the path's own default
     startup_timeout: float
 
 
@@ -164,6 +170,24 @@ def _launch_type(kind: str, kwargs: Mapping[str, Any], cluster_arn: str | None) 
             "create EC2 capacity), or use FargateCluster"
         )
     return LaunchType.EC2
+
+
+def _reach(use_private_ip: Any, launch: LaunchType) -> Literal["auto", "private", "public"]:
+    if use_private_ip not in (None, True, False):
+        raise ValueError(
+            f"fargate_use_private_ip={use_private_ip!r}: pass True (connect to the scheduler's "
+            "private IP, from inside its VPC), False (give it a public IP that only your "
+            "public address, or allowed_client_cidrs, may reach) or None (the default: "
+            "private inside the VPC, public outside)"
+        )
+    if launch is LaunchType.EC2:
+        if use_private_ip is False:
+            raise ValueError(
+                "fargate_use_private_ip=False: tasks of the EC2 launch type get no public IP; "
+                "connect from inside the cluster's VPC"
+            )
+        return "private"
+    return "auto" if use_private_ip is None else "private" if use_private_ip else "public"
 
 
 def _image(kwargs: Mapping[str, Any], gpu: int) -> str:
@@ -222,13 +246,15 @@ def build(kind: str, kwargs: Mapping[str, Any]) -> Options:
         error = owner_name_error(str(name))
         if error:
             raise ValueError(f"name: {error}")
-    use_private_ip = bool(_value(kwargs, "fargate_use_private_ip"))
+    reach = _reach(_value(kwargs, "fargate_use_private_ip"), launch)
     cidrs = _value(kwargs, "allowed_client_cidrs")
-    if not use_private_ip and not cidrs:
+    security = _value(kwargs, "security")
+    if not isinstance(security, bool):
         raise ValueError(
-            "fargate_use_private_ip=False gives the scheduler a public IP: also pass "
-            "allowed_client_cidrs=['<your public IP>/32'] (dask-aws never opens the scheduler "
-            "to 0.0.0.0/0)"
+            f"security={security!r}: pass True (the default: a certificate authority of the "
+            "cluster's own, mutual TLS; the client credentials are in cluster.security) or "
+            "False (plain tcp://, anyone who reaches the scheduler can run code on it); "
+            "dask-aws issues the certificates itself"
         )
     environment = dict(_value(kwargs, "environment") or {})
     vpc = _value(kwargs, "vpc")
@@ -243,7 +269,9 @@ def build(kind: str, kwargs: Mapping[str, Any]) -> Options:
             "vpc": None if vpc in (None, "", "default") else vpc,
             "subnets": list(_value(kwargs, "subnets") or []),
             "securityGroups": list(_value(kwargs, "security_groups") or []),
-            "assignPublicIp": not use_private_ip,
+            # Public path: public IPs. Otherwise unset: a public IP exactly where the
+            # subnet needs one to pull the image (the security group still keeps clients out).
+            "assignPublicIp": True if reach == "public" else None,
             "allowedClientCidrs": list(cidrs or []),
         },
         "iam": {
@@ -276,6 +304,7 @@ def build(kind: str, kwargs: Mapping[str, Any]) -> Options:
             "streamPrefix": _value(kwargs, "cloudwatch_logs_stream_prefix") or "dask",
         },
         "secrets": dict(kwargs.get("secrets") or {}),
+        "tls": {"enabled": security, "validityDays": _value(kwargs, "tls_validity_days")},
         "tags": {str(k): str(v) for k, v in (_value(kwargs, "tags") or {}).items()},
     }
     try:
@@ -294,6 +323,7 @@ def build(kind: str, kwargs: Mapping[str, Any]) -> Options:
         n_workers=n_workers,
         region=spec.region,
         session_kwargs=session_kwargs,
-        vpc_clients=not cidrs,
+        reach=reach,
+        cidrs_given=bool(cidrs),
         startup_timeout=float(_seconds(_value(kwargs, "startup_timeout")) or 600),
     )

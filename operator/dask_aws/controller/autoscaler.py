@@ -1,4 +1,4 @@
-"""Autoscaling and idle shutdown, read from the scheduler's HTTP API.
+"""Autoscaling and idle shutdown, asked of the scheduler as a client (scheduler_api).
 
 The autoscaler owns the worker count while spec.autoscaling is set: it follows the
 scheduler's adaptive target, clamped to [minimum, maximum], scales down at most 25% a
@@ -11,21 +11,31 @@ from __future__ import annotations
 import math
 import time
 
+from dask_aws.aws.clients import Aws
 from dask_aws.controller.state import ObjectState
 from dask_aws.engine import scheduler_api
+from dask_aws.engine.endpoints import endpoint
+from dask_aws.engine.scheduler_api import Endpoint
 from dask_aws.spec import DaskAwsClusterSpec, IdleAction
+from dask_aws.status import ClusterStatus
 
 
-def http_base(spec: DaskAwsClusterSpec, scheduler_address: str | None) -> str | None:
-    if not scheduler_address:
+def scheduler_of(aws: Aws, spec: DaskAwsClusterSpec, previous: ClusterStatus) -> Endpoint | None:
+    """The scheduler the last step saw, with the cluster's client certificate; None: none
+    yet, or its credentials cannot be read now (then nothing is asked of it this step)."""
+    if not previous.scheduler_address:
         return None
-    return f"http://{scheduler_api.host_of(scheduler_address)}:{spec.scheduler.dashboard_port}"
+    ip = scheduler_api.host_of(previous.scheduler_address)
+    try:
+        return endpoint(aws, spec, ip, previous.aws.tls_secret_arn)
+    except scheduler_api.SchedulerUnreachable:
+        return None
 
 
 def desired_workers(
     spec: DaskAwsClusterSpec,
     state: ObjectState,
-    base: str | None,
+    base: Endpoint | None,
     now: float,
     ceiling: int | None = None,
 ) -> int | None:
@@ -58,7 +68,7 @@ def desired_workers(
 
 
 def idle_action(
-    spec: DaskAwsClusterSpec, state: ObjectState, base: str | None
+    spec: DaskAwsClusterSpec, state: ObjectState, base: Endpoint | None
 ) -> IdleAction | None:
     """The action due because the cluster has been idle too long, if any."""
     timeout = spec.scheduler.idle_timeout_seconds

@@ -30,6 +30,8 @@ class OperatorConfig(BaseModel):
     allowed_image_prefixes: list[str] = Field(default_factory=list)
     # Workers one object may ask for: a typo (replicas: 10000) must not start a fleet.
     max_workers: int = Field(DEFAULT_MAX_WORKERS, ge=0)
+    # Whether a spec may opt out of mutual TLS.
+    require_tls: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -43,6 +45,7 @@ class OperatorConfig(BaseModel):
             allowed_role_arns=_list(env.get("DASK_AWS_ALLOWED_ROLE_ARNS")),
             allowed_image_prefixes=_list(env.get("DASK_AWS_ALLOWED_IMAGE_PREFIXES")),
             max_workers=int(max_workers) if max_workers else DEFAULT_MAX_WORKERS,
+            require_tls=env.get("DASK_AWS_REQUIRE_TLS", "").lower() in ("1", "true", "yes"),
         )
 
 

@@ -56,6 +56,11 @@ def _references(spec: DaskAwsClusterSpec, config: OperatorConfig) -> list[str]:
                     f"{field} {arn} is not allowed by the operator setting allowedRoleArns "
                     "(DASK_AWS_ALLOWED_ROLE_ARNS)"
                 )
+    if config.require_tls and not spec.tls.enabled:
+        problems.append(
+            "tls.enabled false (plain tcp://, no authentication) is not allowed by the "
+            "operator setting requireTls (DASK_AWS_REQUIRE_TLS)"
+        )
     if config.allowed_image_prefixes and not any(
         spec.image.startswith(p) for p in config.allowed_image_prefixes
     ):

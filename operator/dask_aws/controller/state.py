@@ -19,7 +19,9 @@ class ObjectState:
     failures: int = 0
     next_attempt: float = 0.0
     ready: bool = False
-    scheduler_address: str | None = None  # as last written to the connection Secret
+    # What the connection Secret was last written with: the scheduler's address and when
+    # the certificates expire (new certificates, new Secret).
+    connection_written: tuple[str, str | None] | None = None
     autoscale_target: int | None = None
     autoscale_changed_at: float = 0.0
     idled: bool = False

@@ -15,6 +15,8 @@ from typing import Any
 import boto3
 from pydantic import ValidationError
 
+from dask_aws import certs
+from dask_aws.aws import tls_secret
 from dask_aws.aws.clients import Aws, connect
 from dask_aws.aws.found import Target
 from dask_aws.controller import autoscaler, connection, guardrails, metrics
@@ -121,7 +123,7 @@ def _step(body: Any, config: OperatorConfig, state: ObjectState) -> StepOutput:
     metrics.observe_phase(meta["uid"], result.status.phase.value)
     # None values stay in: a merge patch with null removes what no longer holds.
     status = result.status.model_dump(mode="json", by_alias=True)
-    secret_event = connection.sync(meta, result.status, state)
+    secret_event = connection.sync(meta, result.status, state, lambda arn: _bundle(arn, config))
     connection.note(status, secret_event)
     out = StepOutput(status=fit(status), events=list(result.events))
     out.events += [secret_event] if secret_event else []
@@ -130,6 +132,11 @@ def _step(body: Any, config: OperatorConfig, state: ObjectState) -> StepOutput:
         idle = "The scheduler was idle longer than scheduler.idleTimeoutSeconds: deleting it."
         out.events.append(Event("Normal", "IdleDeleted", idle))
     return out
+
+
+def _bundle(secret_arn: str, config: OperatorConfig) -> certs.Bundle:
+    """The cluster's certificates, from its secret (in the region its ARN names)."""
+    return tls_secret.bundle(aws_for(secret_arn.split(":")[3], config), secret_arn)
 
 
 def _run(
@@ -144,13 +151,13 @@ def _run(
         guardrails.check(spec, config)
     except PermanentError as exc:
         return failed_result(exc, previous, generation), False
-    base = autoscaler.http_base(spec, previous.scheduler_address)
-    idle = autoscaler.idle_action(spec, state, base)
+    aws = aws_for(spec.region, config)
+    scheduler = autoscaler.scheduler_of(aws, spec, previous)
+    idle = autoscaler.idle_action(spec, state, scheduler)
     desired = autoscaler.desired_workers(
-        spec, state, base, time.monotonic(), ceiling=config.max_workers
+        spec, state, scheduler, time.monotonic(), ceiling=config.max_workers
     )
     target = Target(owner_of(body["metadata"]), spec)
-    aws = aws_for(spec.region, config)
     result = reconcile(
         aws, target, generation=generation, previous=previous, desired_workers=desired
     )

@@ -11,6 +11,7 @@ from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Found, Target
 from dask_aws.aws.task_definitions import Component
 from dask_aws.engine import scheduler_api
+from dask_aws.engine.endpoints import endpoint
 from dask_aws.engine.events import Event
 from dask_aws.engine.observe import Observed
 from dask_aws.engine.plan import Plan
@@ -50,6 +51,7 @@ def _ensure_infra(aws: Aws, target: Target, observed: Observed, plan: Plan, out:
     for key in plan.ensure:
         # Trust our own writes: what ensure returns is not read back in this step.
         out.found[key] = BY_KEY[key].ensure(aws, target, place)
+        place = BY_KEY[key].place_after(place, out.found[key])
     out.ensured = list(plan.ensure)
     out.security_groups = security_group.ids(target, out.found.get("security-group"))
     if plan.ensure:
@@ -69,18 +71,19 @@ def _retire(aws: Aws, target: Target, plan: Plan, cluster_arn: str, out: Outcome
     if not victims:
         return
     if scheduler is not None and any(v.running for v in victims):
-        base = f"http://{scheduler.ip}:{target.spec.scheduler.dashboard_port}"
         hosts = {v.ip for v in victims if v.running}
         try:
+            secret = out.found.get("tls-secret")
+            at = endpoint(aws, target.spec, scheduler.ip, secret.id if secret else None)
             addresses = [
-                a for a in scheduler_api.worker_addresses(base) if scheduler_api.host_of(a) in hosts
+                a for a in scheduler_api.worker_addresses(at) if scheduler_api.host_of(a) in hosts
             ]
-            scheduler_api.retire_workers(base, addresses)
+            scheduler_api.retire_workers(at, addresses)
             out.retired = len(addresses)
         except scheduler_api.SchedulerUnreachable as exc:
             out.retire_fallback = (
                 f"Could not retire {len(hosts)} worker(s) gracefully through the scheduler "
-                f"API ({exc}); stopped their tasks directly, so data they held may be recomputed."
+                f"({exc}); stopped their tasks directly, so data they held may be recomputed."
             )
             out.events.append(Event("Warning", "RetireFallback", out.retire_fallback))
     ecs_tasks.stop(aws, cluster_arn, [v.arn for v in victims], "dask-aws: scaled down")

@@ -70,7 +70,7 @@ def delete(
 def _discovered(aws: Aws, target: Target) -> list[CreatedResource]:
     """What exists under the spec's names and is ours (a crash can precede any record)."""
     try:
-        vpc: network.Network | None = network.observe(aws, target)
+        vpc: network.Network | None = network.locate(aws, target)  # no egress check
     except PermanentError:
         vpc = None
     place = Place(vpc, refs(aws, target))

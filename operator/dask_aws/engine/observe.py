@@ -42,7 +42,11 @@ def refs(aws: Aws, target: Target) -> Refs:
 
 def observe(aws: Aws, target: Target) -> Observed:
     place = Place(network.observe(aws, target), refs(aws, target))
-    found = {r.key: r.observe(aws, target, place) for r in RESOURCES}
+    found: dict[str, Found | None] = {}
+    for resource in RESOURCES:
+        if resource.wanted(target):
+            found[resource.key] = resource.observe(aws, target, place)
+            place = resource.place_after(place, found[resource.key])
     cluster = found["cluster"]
     return Observed(
         network=place.require_network(),

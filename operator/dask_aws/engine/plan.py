@@ -47,10 +47,12 @@ class Plan:
 
 
 def _infra(observed: Observed) -> list[str]:
+    """What to create or repair: wanted rows (those observed) missing or out of sync."""
     return [
         r.key
         for r in RESOURCES
-        if (found := observed.found.get(r.key)) is None or not found.in_sync
+        if r.key in observed.found
+        and ((found := observed.found[r.key]) is None or not found.in_sync)
     ]
 
 

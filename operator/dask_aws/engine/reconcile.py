@@ -13,13 +13,14 @@ from dask_aws.aws.found import Target
 from dask_aws.aws.tasks import Task
 from dask_aws.engine import orphans, scheduler_api
 from dask_aws.engine.act import Outcome, act
+from dask_aws.engine.endpoints import endpoint
 from dask_aws.engine.events import Event
-from dask_aws.engine.observe import observe
+from dask_aws.engine.observe import Observed, observe
 from dask_aws.engine.plan import Rollout, plan
-from dask_aws.engine.report import converged_status, error_status
+from dask_aws.engine.report import EXPIRING, converged_status, error_status
 from dask_aws.engine.resources import describe
 from dask_aws.errors import DaskAwsError, PermanentError, from_botocore, unknown_region
-from dask_aws.status import ClusterStatus
+from dask_aws.status import ClusterStatus, ConditionType
 
 REQUEUE_PROGRESS = 2.0  # while tasks start; ECS reports RUNNING within seconds to minutes
 REQUEUE_ERROR = 15.0
@@ -61,11 +62,14 @@ def reconcile(
         rollout = _rollout(target, desired)
         steps = plan(observed, desired, now, retire_first=retire_first, rollout=rollout)
         if steps.rolling and steps.scheduler is not None:
-            joined = _joined(target, steps.scheduler)
+            joined = _joined(aws, target, observed, steps.scheduler)
             if joined is not None:
                 steps = plan(observed, desired, now, retire_first, rollout, joined)
         outcome = act(aws, target, observed, steps)
-        status = converged_status(target, observed, steps, outcome, desired, generation, previous)
+        status = converged_status(
+            target, observed, steps, outcome, desired, generation, previous, now
+        )
+        outcome.events += _expiry_event(previous, status)
         status = _forget_unused(aws, target, previous, status, outcome)
     except (ClientError, BotoCoreError) as exc:
         return failed_result(from_botocore(exc, aws.identity, aws.region), previous, generation)
@@ -101,13 +105,22 @@ def reconcile(
     return result
 
 
-def _joined(target: Target, scheduler: Task) -> set[str] | None:
+def _joined(aws: Aws, target: Target, observed: Observed, scheduler: Task) -> set[str] | None:
     """IPs of the workers the scheduler knows; None when it cannot say (then ECS's word)."""
-    base = f"http://{scheduler.ip}:{target.spec.scheduler.dashboard_port}"
     try:
-        return {scheduler_api.host_of(a) for a in scheduler_api.worker_addresses(base)}
+        at = endpoint(aws, target.spec, scheduler.ip, observed.refs.tls_secret)
+        return {scheduler_api.host_of(a) for a in scheduler_api.worker_addresses(at)}
     except scheduler_api.SchedulerUnreachable:
         return None
+
+
+def _expiry_event(previous: ClusterStatus, status: ClusterStatus) -> list[Event]:
+    """A Warning when the certificates start to expire soon; once, not every step."""
+    ready, before = status.condition(ConditionType.READY), previous.condition(ConditionType.READY)
+    if ready is None or ready.reason != EXPIRING or (before and before.reason == EXPIRING):
+        return []
+    expiry = ready.message.rsplit("; ", 1)[-1]
+    return [Event("Warning", EXPIRING, expiry[0].upper() + expiry[1:] + ".")]
 
 
 def _rollout(target: Target, desired: int) -> Rollout:

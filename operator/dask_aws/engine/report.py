@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from dask_aws import certs
 from dask_aws.aws.found import Target
+from dask_aws.aws.task_definitions import comm_address, dashboard_url
 from dask_aws.engine.act import SCHEDULER_FIELDS, Outcome
 from dask_aws.engine.observe import Observed
 from dask_aws.engine.plan import Plan
@@ -13,9 +17,12 @@ from dask_aws.status import (
     Condition,
     ConditionType,
     Phase,
+    TlsStatus,
     WorkerCounts,
     set_condition,
 )
+
+EXPIRING = "CertificateExpiring"  # the Ready condition's reason, and the Event's
 
 
 def _conditions(
@@ -43,6 +50,7 @@ def converged_status(
     desired: int,
     generation: int | None,
     previous: ClusterStatus,
+    now: datetime | None = None,
 ) -> ClusterStatus:
     spec = target.spec
     scheduler = plan.scheduler
@@ -74,16 +82,20 @@ def converged_status(
         phase = Phase.SCALING
         why = ("Scaling", f"{running}/{desired} workers running, {pending} starting")
     message = out.retire_fallback or ("; ".join(out.failures) if out.failures else None)
-    address = f"tcp://{scheduler.ip}:{spec.scheduler.port}" if scheduler else None
-    dashboard = (
-        f"http://{scheduler.ip}:{spec.scheduler.dashboard_port}/status" if scheduler else None
+    address = comm_address(spec, scheduler.ip) if scheduler else None
+    dashboard = dashboard_url(spec, scheduler.ip) if scheduler else None
+    secret = out.found.get("tls-secret")
+    expiring = certs.expiry_warning(
+        secret.expires if secret else None, spec.tls.validity_days, now or datetime.now(UTC)
     )
+    if ready and expiring:
+        why = (EXPIRING, f"{why[1]}; {expiring}")
     return ClusterStatus(
         phase=phase,
         conditions=_conditions(
             previous,
             generation,
-            ready=(True, "Running", why[1]) if ready else (False, why[0], why[1]),
+            ready=(True, why[0], why[1]) if ready else (False, why[0], why[1]),
             reconciling=(False, "Converged", why[1]) if ready else (True, why[0], why[1]),
             stalled=(False, "NoError", ""),
         ),
@@ -98,10 +110,12 @@ def converged_status(
             task_role_arn=observed.refs.task_role_arn,
             security_group_id=out.security_groups[0] if out.security_groups else None,
             log_group=observed.refs.log_group,
+            tls_secret_arn=secret.id if secret else None,
             scheduler_task_definition_arn=out.task_definition("scheduler"),
             worker_task_definition_arn=out.task_definition("worker"),
             scheduler_task_arn=(scheduler.arn if scheduler else out.started_scheduler),
         ),
+        tls=TlsStatus(not_after=secret.expires) if secret else None,
         message=message,
     )
 

@@ -11,10 +11,10 @@ components, planned one by one in plan.py.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
-from dask_aws.aws import ecs_cluster, iam_roles, log_group, security_group
+from dask_aws.aws import ecs_cluster, iam_roles, log_group, security_group, tls_secret
 from dask_aws.aws import task_definitions as tds
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Found, Target
@@ -50,6 +50,17 @@ class Resource:
     # What stays the same while the resource is updated in place (a task definition's
     # family, not its revision): how a recorded resource is recognised as still in use.
     stable_id: Callable[[str], str] = str
+    # Whether the spec asks for this resource at all; when not, it is neither observed nor
+    # ensured, and a recorded one is removed as unused.
+    wanted: Callable[[Target], bool] = lambda _: True
+    # What later rows learn from this one once it is found or made (an ARN with a random
+    # suffix that a policy and the task definitions must name).
+    refine: Callable[[Refs, Found | None], Refs] | None = None
+
+    def place_after(self, place: Place, found: Found | None) -> Place:
+        if self.refine is None:
+            return place
+        return Place(place.network, self.refine(place.refs, found))
 
 
 class _Placeless(Protocol):
@@ -76,8 +87,8 @@ def _role(kind: iam_roles.Kind) -> Resource:
     return Resource(
         key=f"{kind}-role",
         label=f"{kind} role",
-        observe=lambda aws, target, _: iam_roles.observe(aws, target, kind),
-        ensure=lambda aws, target, _: iam_roles.ensure(aws, target, kind),
+        observe=lambda aws, target, place: iam_roles.observe(aws, target, kind, place.refs),
+        ensure=lambda aws, target, place: iam_roles.ensure(aws, target, kind, place.refs),
         delete=iam_roles.delete,
         tag=iam_roles.tag,
         regional=False,
@@ -100,8 +111,24 @@ def _task_definition(component: Component) -> Resource:
     )
 
 
+def _tls_refs(refs: Refs, found: Found | None) -> Refs:
+    return replace(
+        refs, tls_secret=found.id if found else None, tls_version=found.version if found else None
+    )
+
+
 RESOURCES: tuple[Resource, ...] = (
     _placeless("cluster", "ECS cluster", ecs_cluster),
+    Resource(
+        key="tls-secret",
+        label="TLS secret",
+        observe=lambda aws, target, _: tls_secret.observe(aws, target),
+        ensure=lambda aws, target, _: tls_secret.ensure(aws, target),
+        delete=tls_secret.delete,
+        tag=tls_secret.tag,
+        wanted=lambda target: target.spec.tls.enabled,
+        refine=_tls_refs,
+    ),
     *(_role(kind) for kind in iam_roles.KINDS),
     Resource(
         key="security-group",

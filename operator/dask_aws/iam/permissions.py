@@ -7,7 +7,7 @@ Two modes:
   security group and the log group (a spec that brings none of them).
 * ``bring-your-own``: the spec names ``clusterArn``, ``iam.executionRoleArn`` and
   ``iam.taskRoleArn``, ``network.securityGroups`` and ``logs.group``; the engine only
-  reads those, and creates nothing but task definitions and tasks.
+  reads those, and creates nothing but the TLS secret, task definitions and tasks.
 
 Each :class:`Need` is either *direct* (the module calls the action's own API operation:
 tests/iam checks, against the local AWS with IAM enforcement, that each one is used and
@@ -85,6 +85,18 @@ PERMISSIONS: dict[str, tuple[Need, ...]] = {
     "dask_aws.aws.network": (
         Need("ec2:DescribeVpcs", "any", "find the default VPC or check network.vpc"),
         Need("ec2:DescribeSubnets", "any", "list the VPC's subnets or check network.subnets"),
+    ),
+    "dask_aws.aws.egress": (
+        Need(
+            "ec2:DescribeRouteTables",
+            "any",
+            "read the subnets' routes: can tasks pull the image (and need a public IP)?",
+        ),
+        Need(
+            "ec2:DescribeVpcEndpoints",
+            "any",
+            "read the VPC's endpoints (ECR, S3, Logs, Secrets Manager) for private subnets",
+        ),
     ),
     "dask_aws.aws.ecs_cluster": (
         Need(
@@ -261,6 +273,43 @@ PERMISSIONS: dict[str, tuple[Need, ...]] = {
             CREATE_ALL,
         ),
     ),
+    "dask_aws.aws.tls_secret": (
+        Need(
+            "secretsmanager:DescribeSecret",
+            "secret-ours",
+            "find the cluster's TLS secret and when its certificates expire (tags only)",
+        ),
+        Need("secretsmanager:CreateSecret", "secret-ours", "store the cluster's certificates"),
+        _implied(
+            "secretsmanager:TagResource",
+            "secret-ours",
+            ["CreateSecret"],
+            "CreateSecret carries ownership tags; Secrets Manager authorizes them with "
+            "secretsmanager:TagResource (CreateSecret API reference)",
+            BOTH,
+        ),
+        Need(
+            "secretsmanager:PutSecretValue",
+            "secret-ours",
+            "issue new certificates when tls.validityDays changes",
+        ),
+        Need(
+            "secretsmanager:TagResource",
+            "secret-ours",
+            "record the new certificates' expiry; mark the secret retained (Retain)",
+        ),
+        Need(
+            "secretsmanager:GetSecretValue",
+            "secret-ours",
+            "read the client certificate: to talk to the scheduler (retire workers, the "
+            "adaptive target, idleness) and for the connection Secret",
+        ),
+        Need(
+            "secretsmanager:DeleteSecret",
+            "secret-ours",
+            "delete the cluster's TLS secret, without a recovery window",
+        ),
+    ),
     "dask_aws.aws.task_definitions": (
         Need(
             "ecs:DescribeTaskDefinition",
@@ -275,7 +324,7 @@ PERMISSIONS: dict[str, tuple[Need, ...]] = {
         Need(
             "ecs:ListTaskDefinitions",
             "any",
-            "find older ACTIVE revisions of our families",
+            "find older revisions of our families (ACTIVE, and INACTIVE ones to delete)",
         ),
         Need(
             "ecs:DeregisterTaskDefinition",
@@ -388,6 +437,11 @@ PERMISSIONS: dict[str, tuple[Need, ...]] = {
             f"list the task definition families named {NAME_PREFIX}*",
         ),
         Need(
+            "secretsmanager:ListSecrets",
+            "any",
+            f"list the TLS secrets named {NAME_PREFIX}* with their tags",
+        ),
+        Need(
             "ecs:DescribeTaskDefinition",
             "any",
             "read the families' tags (include=TAGS)",
@@ -434,6 +488,7 @@ class Scope:
 def _scopes(mode: Mode, o: Options) -> dict[str, Scope]:
     p, r, a = o.partition, o.region, o.account
     ecs, ec2, logs = f"arn:{p}:ecs:{r}:{a}", f"arn:{p}:ec2:{r}:{a}", f"arn:{p}:logs:{r}:{a}"
+    secrets = f"arn:{p}:secretsmanager:{r}:{a}:secret"
     iam = f"arn:{p}:iam::{a}"
     our_roles = (f"{iam}:role/{NAME_PREFIX}*",)
     given_roles = o.role_arns or (f"{iam}:role/*",)
@@ -497,6 +552,7 @@ def _scopes(mode: Mode, o: Options) -> dict[str, Scope]:
         ),
         "log-ours": Scope("OurLogGroup", (f"{logs}:log-group:{LOG_GROUP_PREFIX}*",)),
         "log-given": Scope("GivenLogGroups", (f"{logs}:log-group:*",)),
+        "secret-ours": Scope("OurTlsSecrets", (f"{secrets}:{NAME_PREFIX}*",)),
     }
 
 

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from dask_aws.local.addresses import random_base
+from dask_aws.local.cli import CHECKIP_PATH, env_for
 
 FaultKind = Literal["throttle", "5xx"]
 
@@ -206,14 +207,15 @@ class LocalAws:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     # -- configuration for clients -------------------------------------------------------------
+    @property
+    def checkip_url(self) -> str:
+        """This endpoint's stand-in for https://checkip.amazonaws.com (the caller's address)."""
+        return self.endpoint_url + CHECKIP_PATH
+
     def env(self) -> dict[str, str]:
-        """Environment variables that point AWS SDKs and the CLI at this endpoint."""
-        return {
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": self.region,
-        }
+        """Environment variables that point AWS SDKs and the CLI at this endpoint, and
+        FargateCluster's public-address lookup (dask_aws.checkip-url) at its checkip."""
+        return env_for(self.endpoint_url, self.region)
 
     def client_kwargs(self) -> dict[str, str]:
         """Keyword arguments for `boto3.client(...)`."""

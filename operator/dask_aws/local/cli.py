@@ -51,12 +51,18 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="WARNING", help=argparse.SUPPRESS)
 
 
+CHECKIP_PATH = "/_local/checkip"
+
+
 def env_for(endpoint_url: str, region: str) -> dict[str, str]:
+    """What points AWS SDKs at the local AWS, and FargateCluster's lookup of this machine's
+    public address (dask_aws.checkip-url) at the local AWS's stand-in for checkip."""
     return {
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": region,
+        "DASK_DASK_AWS__CHECKIP_URL": endpoint_url + CHECKIP_PATH,
     }
 
 

@@ -4,6 +4,8 @@ GET  /_local/health                 {"ok": true, "simulated": ..., "pid": ...}
 GET  /_local/processes              {"processes": [{taskArn, container, pid, pgid, ip}]}
 GET  /_local/tasks                  {"tasks": [{taskArn, ip, lastStatus, ...}]}
 GET  /_local/faults                 the armed faults
+GET  /_local/checkip                the caller's address as text, as checkip.amazonaws.com
+                                    answers (the library's dask_aws.checkip-url in tests)
 POST /_local/tasks/kill             {"taskArn": ARN, "spot": false}
 POST /_local/faults/fail-next       {"operation": "ecs:RunTask", "count": 1,
                                      "kind": "throttle"|"5xx"}
@@ -28,6 +30,13 @@ def _reply(start_response: Any, status: int, payload: object) -> Iterable[bytes]
         f"{status} {reasons.get(status, 'Error')}",
         [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
     )
+    return [body]
+
+
+def _text(start_response: Any, text: str) -> Iterable[bytes]:
+    body = text.encode()
+    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+    start_response("200 OK", headers)
     return [body]
 
 
@@ -80,6 +89,8 @@ class ControlApp:
                 return _reply(start_response, 200, {"tasks": context.dataplane.describe()})
             if path == "/_local/faults":
                 return _reply(start_response, 200, context.faults.describe())
+            if path == "/_local/checkip":
+                return _text(start_response, f"{environ.get('REMOTE_ADDR', '')}\n")
         elif method == "POST":
             body = _body(environ)
             if path == "/_local/tasks/kill":

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dask_aws.local import specs, taskstate
+from dask_aws.local import egress, specs, taskstate
 from dask_aws.local.addresses import AddressPool, ports_free
 from dask_aws.local.context import LocalContext
 from dask_aws.local.logs import LogConfigError, LogShipper, LogSink
@@ -118,6 +118,10 @@ class DataPlane:
         task._transitions = []
         ip = self.addresses.allocate(None if self.simulated else ports_free)
         attachment_id, eni_id = taskstate.assign_address(task, ec2_backend, ip)
+        if egress.public_ip(task):
+            # The task's "public" IP is its loopback address too: the only one a client
+            # here can reach (moto itself gives ECS tasks none).
+            taskstate.assign_public_address(ec2_backend, eni_id, ip)
         taskstate.build_containers(task, task_def, ip, attachment_id)
         if task.capacity_provider_name in ("FARGATE", "FARGATE_SPOT") and not task.launch_type:
             task.launch_type = "FARGATE"
@@ -209,6 +213,12 @@ class DataPlane:
             with self.context.lock:
                 if runtime.stop_requested.is_set():
                     return
+                reason = self._cannot_get_out(runtime)
+                if reason is not None:
+                    runtime.start_failure = reason
+                    runtime.request_stop("TaskFailedToStart", reason)
+                    self._finish(runtime)
+                    return
                 self._set_running(runtime)
             return
         thread = threading.Thread(
@@ -256,6 +266,11 @@ class DataPlane:
                 return False
             taskstate.set_status(task, "PENDING")
             taskstate.stamp(task, "pull_started_at")
+            reason = self._cannot_get_out(runtime)
+            if reason is not None:
+                runtime.start_failure = reason
+                self._fail_start(runtime, reason)
+                return False
             try:
                 launch = self._container_specs(runtime)
             except (SecretResolutionError, LogConfigError) as exc:
@@ -282,6 +297,17 @@ class DataPlane:
             if not runtime.stop_requested.is_set():
                 self._set_running(runtime)
         return True
+
+    def _cannot_get_out(self, runtime: TaskRuntime) -> str | None:
+        """AWS's stop reason when a Fargate task's subnet keeps it from its secrets, its
+        image or its logs (see local/egress.py). Lock held."""
+        if runtime.launch_type != "FARGATE":
+            return None  # on EC2 the container instance pulls, over its own network
+        from moto.ec2.models import ec2_backends
+
+        ec2 = ec2_backends[runtime.account][runtime.region]
+        problem = egress.first_problem(runtime.task, runtime.task_def, ec2, runtime.region)
+        return None if problem is None else egress.stop_reason(problem, runtime.region)
 
     def _fail_start(self, runtime: TaskRuntime, reason: str) -> None:
         runtime.request_stop("TaskFailedToStart", reason)

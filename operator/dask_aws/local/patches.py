@@ -10,6 +10,7 @@ of every cluster) and reports unknown ones as MISSING failures, and StopTask of 
 task is a 400 InvalidParameterException (moto answers 500). ListTasks lists one cluster's
 tasks, defaults to desiredStatus RUNNING and pages by maxResults/nextToken like AWS; RunTask
 honours clientToken (idempotency), propagateTags=TASK_DEFINITION and enableECSManagedTags.
+The default VPC gets AWS's internet gateway and 0.0.0.0/0 route, which moto leaves out.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.security_groups import SecurityGroupBackend
+from moto.ec2.models.vpcs import VPCBackend
 from moto.ecs.exceptions import InvalidParameterException
 from moto.ecs.models import AccountSetting, EC2ContainerServiceBackend
 from moto.ecs.responses import EC2ContainerServiceResponse
@@ -309,6 +311,22 @@ def delete_security_group(self: Any, name: str | None = None, group_id: str | No
     original(delete_security_group)(self, name=name, group_id=group_id)
 
 
+def create_default_vpc(self: Any) -> Any:
+    """AWS's default VPC is public: an internet gateway is attached and its main route
+    table routes 0.0.0.0/0 to it (no NAT gateway). moto creates neither, which would leave
+    every default subnet without a way to pull an image."""
+    vpc = original(create_default_vpc)(self)
+    gateway = self.create_internet_gateway()
+    self.attach_internet_gateway(gateway.id, vpc.id)
+    main = next(
+        t
+        for t in self.route_tables.values()
+        if t.vpc_id == vpc.id and t.main_association_id is not None
+    )
+    self.create_route(main.id, "0.0.0.0/0", gateway_id=gateway.id)
+    return vpc
+
+
 # What AWS reports for settings nobody has put (effectiveSettings=true). moto lists only
 # settings put explicitly, which breaks clients (dask-cloudprovider) that read the defaults.
 EFFECTIVE_DEFAULTS = {
@@ -366,6 +384,7 @@ PATCHES: tuple[Patch, ...] = (
     Patch(EC2ContainerServiceResponse, "list_tasks", list_tasks_response),
     Patch(EC2ContainerServiceResponse, "list_account_settings", list_account_settings_response),
     Patch(SecurityGroupBackend, "delete_security_group", delete_security_group),
+    Patch(VPCBackend, "create_default_vpc", create_default_vpc),
 )
 
 # What each patch replaced, as found in the class's __dict__ (a staticmethod stays one), so

@@ -35,7 +35,15 @@ class ContainerSpec:
     definition: dict[str, Any] = field(default_factory=dict)
 
 
+def _dask_part(argv: Sequence[str]) -> Sequence[str]:
+    """The command a `sh -c SCRIPT NAME ARGS...` wrapper execs ("$@"), else argv itself."""
+    if len(argv) > 4 and os.path.basename(argv[0]) in ("sh", "bash") and argv[1] == "-c":
+        return argv[4:]
+    return argv
+
+
 def _command_kind(argv: Sequence[str]) -> str | None:
+    argv = _dask_part(argv)
     if not argv:
         return None
     words = [os.path.basename(argv[0]), *argv[1:3]]
@@ -55,9 +63,9 @@ def bind_dask_command(argv: Sequence[str], task_ip: str) -> list[str]:
     kind = _command_kind(result)
     if kind is None:
         return result
-    if not _has_option(result, "--host"):
+    if not _has_option(_dask_part(result), "--host"):
         result += ["--host", task_ip]
-    if kind == "scheduler" and not _has_option(result, "--dashboard-address"):
+    if kind == "scheduler" and not _has_option(_dask_part(result), "--dashboard-address"):
         result += ["--dashboard-address", f"{task_ip}:8787"]
     return result
 

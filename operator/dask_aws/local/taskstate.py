@@ -134,6 +134,14 @@ def assign_address(task: Any, ec2_backend: Any, task_ip: str) -> tuple[str | Non
     return str(attachment.get("id")), eni_id
 
 
+def assign_public_address(ec2_backend: Any, eni_id: str | None, address: str) -> None:
+    """assignPublicIp ENABLED: the ENI's Association.PublicIp (DescribeNetworkInterfaces)."""
+    if not eni_id:
+        return
+    with contextlib.suppress(Exception):
+        ec2_backend.get_network_interface(eni_id).public_ip = address
+
+
 def release_eni(task: Any, ec2_backend: Any, eni_id: str | None) -> None:
     attachment = eni_attachment(task)
     if attachment is not None:
