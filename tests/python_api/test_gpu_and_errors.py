@@ -23,8 +23,9 @@ from tests.python_api.helpers import SMALL
 async def test_worker_gpu_registers_a_gpu_task_definition(
     local_aws_simulated: LocalAws, simulated_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # moto answers an EC2 RunTask without container instances with HTTP 500: do not let
-    # botocore retry that for 20 seconds.
+    # An EC2 RunTask without container instances is refused at once, as on AWS, and the
+    # failed start deregisters what it registered: keep RunTask failing (a 5xx, retried)
+    # instead, so that the definitions stay to be read.
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     aws, _ = aws_for(local_aws_simulated.endpoint_url)
     gpu_cluster = aws.ecs.create_cluster(clusterName=f"gpu-{uuid.uuid4().hex[:8]}")["cluster"]
@@ -38,6 +39,7 @@ async def test_worker_gpu_registers_a_gpu_task_definition(
     )
     names = cluster._target.names
     # No EC2 container instances here, so nothing is placed: inspect what was registered.
+    local_aws_simulated.fail_next("ecs:RunTask", count=10**6, kind="5xx")
     starting = asyncio.ensure_future(cluster._start())
     try:
         deadline = time.monotonic() + 30
@@ -51,6 +53,7 @@ async def test_worker_gpu_registers_a_gpu_task_definition(
         scheduler = aws.ecs.describe_task_definition(taskDefinition=names.scheduler_family)
     finally:
         await cluster.close()
+        local_aws_simulated.clear_faults()
         with pytest.raises(ClusterStartError, match="closed while starting"):
             await starting
     definition = worker["taskDefinition"]

@@ -21,10 +21,13 @@ Conventions of the data plane (what differs from a real Fargate task):
   (e.g. `sh -c ...`) are not rewritten; they can use `$DASK_AWS_TASK_IP`.
 - Environment of every container: a minimal host environment (PATH, HOME, LANG, ...), then
   `DASK_AWS_TASK_IP`, `HOSTNAME`, `AWS_EXECUTION_ENV`, `AWS_REGION`/`AWS_DEFAULT_REGION`,
-  and `AWS_ENDPOINT_URL` plus testing credentials so that AWS calls from a task reach the
-  local AWS; then the task definition's `environment`, its `secrets` (resolved from the local
-  Secrets Manager / SSM) and the run's environment overrides. The task metadata endpoint
-  (`ECS_CONTAINER_METADATA_URI_V4`) and task-role credentials are not served, so not set.
+  `AWS_ENDPOINT_URL` (AWS calls from a task reach the local AWS), no host credentials (the
+  AWS config and credentials files point into the task's directory), and the ECS agent's
+  variables (local/agent.py): `ECS_CONTAINER_METADATA_URI_V4`/`ECS_CONTAINER_METADATA_URI`
+  and, when the task has a task role, `AWS_CONTAINER_CREDENTIALS_FULL_URI` with
+  `AWS_CONTAINER_AUTHORIZATION_TOKEN`, serving that role's credentials from the local STS;
+  then the task definition's `environment`, its `secrets` (resolved from the local Secrets
+  Manager / SSM) and the run's environment overrides.
 - cpu and memory are not enforced.
 - Output goes to the awslogs group/stream of the container's `logConfiguration`.
 

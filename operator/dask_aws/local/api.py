@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from dask_aws.local.addresses import random_base
 from dask_aws.local.cli import CHECKIP_PATH, env_for
+from dask_aws.local.quotas import DEFAULT_VCPU
 
 FaultKind = Literal["throttle", "5xx"]
 
@@ -53,6 +54,8 @@ class LocalAws:
         address_quarantine: float = 30.0,
         log_path: str | os.PathLike[str] | None = None,
         address_base: str | None = None,
+        fargate_vcpu_quota: float = DEFAULT_VCPU,
+        fargate_spot_vcpu_quota: float = DEFAULT_VCPU,
     ) -> None:
         # A random 127.N.0.0 block per server: concurrent test sessions on one machine
         # rarely hand out the same task addresses (and the server skips taken ones).
@@ -63,6 +66,9 @@ class LocalAws:
         self.region = region
         self.startup_timeout = startup_timeout
         self.address_quarantine = address_quarantine
+        # The account's Fargate vCPU quotas per region (on-demand, Spot): local/quotas.py.
+        self.fargate_vcpu_quota = fargate_vcpu_quota
+        self.fargate_spot_vcpu_quota = fargate_spot_vcpu_quota
         self.port = 0
         self.pid: int | None = None
         self.log_path: Path | None = Path(log_path) if log_path is not None else None
@@ -106,6 +112,10 @@ class LocalAws:
             str(write_fd),
             "--parent-pid",
             str(os.getpid()),
+            "--fargate-vcpu-quota",
+            str(self.fargate_vcpu_quota),
+            "--fargate-spot-vcpu-quota",
+            str(self.fargate_spot_vcpu_quota),
         ]
         if self.simulated:
             command.append("--simulated")
@@ -276,3 +286,25 @@ class LocalAws:
 
     def clear_faults(self) -> None:
         self._call("POST", "faults/clear", {})
+
+    def quotas(self) -> dict[str, Any]:
+        """The Fargate vCPU quotas and the vCPUs in use per account/region."""
+        result: dict[str, Any] = self._call("GET", "quotas")
+        return result
+
+    def set_quotas(
+        self, fargate_vcpu: float | None = None, fargate_spot_vcpu: float | None = None
+    ) -> None:
+        """Set the account's Fargate On-Demand and/or Spot vCPU quota (None: unchanged)."""
+        body = {"fargateOnDemandVcpu": fargate_vcpu, "fargateSpotVcpu": fargate_spot_vcpu}
+        self._call("POST", "quotas", {k: v for k, v in body.items() if v is not None})
+
+    def server_errors(self, take: bool = False) -> list[dict[str, Any]]:
+        """The HTTP 5xx moto answered (each a bug of the local AWS; injected faults are not
+        included), oldest first; `take` forgets them."""
+        if take:
+            result = self._call("POST", "server-errors/take", {})
+        else:
+            result = self._call("GET", "server-errors")
+        errors: list[dict[str, Any]] = result["errors"]
+        return errors

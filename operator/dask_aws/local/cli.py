@@ -11,6 +11,8 @@ import sys
 import threading
 from typing import Any
 
+from dask_aws.local.quotas import DEFAULT_VCPU
+
 # What the `local` extra brings and a plain `pip install dask-aws` (the operator image) lacks.
 LOCAL_EXTRA_MODULES = ("moto", "werkzeug", "flask")
 INSTALL_HINT = "pip install 'dask-aws[local]'"
@@ -45,6 +47,18 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
         "--address-base",
         default="127.1.0.0",
         help="first task address (default 127.1.0.0; never 127.0.0.x)",
+    )
+    parser.add_argument(
+        "--fargate-vcpu-quota",
+        type=float,
+        default=DEFAULT_VCPU,
+        help="the account's Fargate On-Demand vCPU quota (L-3032A538) per region",
+    )
+    parser.add_argument(
+        "--fargate-spot-vcpu-quota",
+        type=float,
+        default=DEFAULT_VCPU,
+        help="the account's Fargate Spot vCPU quota (L-36FBB829) per region",
     )
     parser.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
@@ -99,6 +113,8 @@ def run_up(args: argparse.Namespace) -> int:
         region=args.region,
         address_quarantine=args.address_quarantine,
         address_base=args.address_base,
+        fargate_vcpu_quota=args.fargate_vcpu_quota,
+        fargate_spot_vcpu_quota=args.fargate_spot_vcpu_quota,
     )
     if args.address_base.startswith("127.0."):
         raise SystemExit("--address-base must not be in 127.0.0.0/16")

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dask_aws.local.faults import FaultPlan
+from dask_aws.local.quotas import FargateQuotas
+from dask_aws.local.server_errors import ServerErrorLog
 
 if TYPE_CHECKING:
     from dask_aws.local.dataplane import DataPlane
@@ -23,6 +25,8 @@ class LocalContext:
         self.simulated = simulated
         self.lock = threading.RLock()
         self.faults = FaultPlan()
+        self.quotas = FargateQuotas()
+        self.server_errors = ServerErrorLog()
         self.endpoint_url = ""
         self._dataplane: DataPlane | None = None
         self._request = threading.local()

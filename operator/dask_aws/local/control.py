@@ -4,6 +4,9 @@ GET  /_local/health                 {"ok": true, "simulated": ..., "pid": ...}
 GET  /_local/processes              {"processes": [{taskArn, container, pid, pgid, ip}]}
 GET  /_local/tasks                  {"tasks": [{taskArn, ip, lastStatus, ...}]}
 GET  /_local/faults                 the armed faults
+GET  /_local/quotas                 {"fargateOnDemandVcpu", "fargateSpotVcpu", "usageVcpu"}
+GET  /_local/server-errors          {"count": N, "errors": [{operation, status, detail, ...}]}
+                                    the 5xx moto gave (bugs; injected faults not included)
 GET  /_local/checkip                the caller's address as text, as checkip.amazonaws.com
                                     answers (the library's dask_aws.checkip-url in tests)
 POST /_local/tasks/kill             {"taskArn": ARN, "spot": false}
@@ -11,6 +14,9 @@ POST /_local/faults/fail-next       {"operation": "ecs:RunTask", "count": 1,
                                      "kind": "throttle"|"5xx"}
 POST /_local/faults/capacity        {"count": 1, "capacityProvider": "FARGATE_SPOT"|null}
 POST /_local/faults/clear
+POST /_local/quotas                 {"fargateOnDemandVcpu": 6, "fargateSpotVcpu": 6} (or the
+                                     quota codes L-3032A538 / L-36FBB829 as keys)
+POST /_local/server-errors/take     the 5xx recorded so far, forgetting them
 """
 
 from __future__ import annotations
@@ -89,6 +95,10 @@ class ControlApp:
                 return _reply(start_response, 200, {"tasks": context.dataplane.describe()})
             if path == "/_local/faults":
                 return _reply(start_response, 200, context.faults.describe())
+            if path == "/_local/quotas":
+                return _reply(start_response, 200, context.quotas.describe())
+            if path == "/_local/server-errors":
+                return _reply(start_response, 200, context.server_errors.describe())
             if path == "/_local/checkip":
                 return _text(start_response, f"{environ.get('REMOTE_ADDR', '')}\n")
         elif method == "POST":
@@ -107,6 +117,11 @@ class ControlApp:
                     int(body.get("count", 1)), None if provider is None else str(provider)
                 )
                 return _reply(start_response, 200, {"ok": True})
+            if path == "/_local/quotas":
+                context.quotas.configure(body)
+                return _reply(start_response, 200, context.quotas.describe())
+            if path == "/_local/server-errors/take":
+                return _reply(start_response, 200, context.server_errors.describe(clear=True))
             if path == "/_local/faults/clear":
                 context.faults.clear()
                 return _reply(start_response, 200, {"ok": True})

@@ -22,6 +22,7 @@ from typing import Any
 
 from dask_aws.local import egress, specs, taskstate
 from dask_aws.local.addresses import AddressPool, ports_free
+from dask_aws.local.agent import TaskAgent
 from dask_aws.local.context import LocalContext
 from dask_aws.local.logs import LogConfigError, LogShipper, LogSink
 from dask_aws.local.processes import ContainerProcess, ContainerStartError
@@ -95,6 +96,7 @@ class DataPlane:
         address_quarantine: float = 30.0,
         logs: LogShipper | None = None,
         address_base: str = "127.1.0.0",
+        agent: TaskAgent | None = None,
     ) -> None:
         self.context = context
         self.account = account
@@ -103,6 +105,7 @@ class DataPlane:
         self.workdir = workdir
         self.addresses = AddressPool(quarantine=address_quarantine, first=address_base)
         self.logs = logs
+        self.agent = agent
         self.runtimes: dict[str, TaskRuntime] = {}
         self.by_id: dict[str, str] = {}
         # RunTask clientToken -> (the request it answered, the task ARNs it created)
@@ -300,7 +303,10 @@ class DataPlane:
 
     def _cannot_get_out(self, runtime: TaskRuntime) -> str | None:
         """AWS's stop reason when a Fargate task's subnet keeps it from its secrets, its
-        image or its logs (see local/egress.py). Lock held."""
+        image or its logs (see local/egress.py), or the one RunTask already found (no free
+        address in its subnets, local/subnets.py). Lock held."""
+        if runtime.start_failure is not None:
+            return runtime.start_failure
         if runtime.launch_type != "FARGATE":
             return None  # on EC2 the container instance pulls, over its own network
         from moto.ec2.models import ec2_backends
@@ -318,18 +324,27 @@ class DataPlane:
         self, runtime: TaskRuntime
     ) -> list[tuple[specs.ContainerSpec, LogSink | None]]:
         base = specs.base_env(
-            runtime.ip, runtime.region, self.context.endpoint_url, runtime.launch_type
+            runtime.ip,
+            runtime.region,
+            self.context.endpoint_url,
+            runtime.launch_type,
+            str(runtime.workdir),
         )
         overrides = runtime.task.overrides or {}
+        endpoints = None
+        if self.agent is not None:
+            role_arn = specs.task_role_arn(runtime.task_def, overrides)
+            endpoints = self.agent.register(runtime, role_arn)
         result: list[tuple[specs.ContainerSpec, LogSink | None]] = []
         for definition in runtime.definitions():
             name = str(definition.get("name"))
             override = specs.override_for(overrides, name)
             argv = specs.bind_dask_command(specs.container_argv(definition, override), runtime.ip)
+            agent_env = self.agent.env(endpoints, name) if self.agent and endpoints else {}
             env = specs.container_env(
                 definition,
                 override,
-                base,
+                {**base, **agent_env},
                 lambda ref: resolve_secret(ref, runtime.account, runtime.region),
             )
             options = specs.awslogs_options(definition)
@@ -442,6 +457,8 @@ class DataPlane:
 
         taskstate.release_eni(task, ec2_backends[runtime.account][runtime.region], runtime.eni_id)
         self.addresses.release(runtime.ip)
+        if self.agent is not None:
+            self.agent.unregister(runtime.arn)
         taskstate.set_status(task, FINAL)
         runtime.done.set()
         if not self.simulated:

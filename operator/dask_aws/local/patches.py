@@ -10,27 +10,34 @@ of every cluster) and reports unknown ones as MISSING failures, and StopTask of 
 task is a 400 InvalidParameterException (moto answers 500). ListTasks lists one cluster's
 tasks, defaults to desiredStatus RUNNING and pages by maxResults/nextToken like AWS; RunTask
 honours clientToken (idempotency), propagateTags=TASK_DEFINITION and enableECSManagedTags.
-The default VPC gets AWS's internet gateway and 0.0.0.0/0 route, which moto leaves out.
+The default VPC gets AWS's internet gateway and 0.0.0.0/0 route, which moto leaves out; every
+ENI gets a private DNS name (moto's missing one made RunTask fail in VPCs without DNS
+hostnames). RunTask also admits tasks as AWS does: the Fargate vCPU quotas (local/quotas.py)
+and free subnet addresses (local/subnets.py).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 from moto.core.responses import ActionResult
 from moto.ec2.models import ec2_backends
+from moto.ec2.models.elastic_network_interfaces import NetworkInterfaceBackend
 from moto.ec2.models.security_groups import SecurityGroupBackend
 from moto.ec2.models.vpcs import VPCBackend
+from moto.ec2.utils import generate_dns_from_ip
 from moto.ecs.exceptions import InvalidParameterException
 from moto.ecs.models import AccountSetting, EC2ContainerServiceBackend
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.moto_api import state_manager
 
-from dask_aws.local import strict
+from dask_aws.local import quotas, strict, subnets
 from dask_aws.local.context import LocalContext, active
 from dask_aws.local.faults import CAPACITY_REASON
 
@@ -123,6 +130,11 @@ def run_task(
     strict.validate_run_task(
         count, started_by, task_def, cluster, launch_type, strategy, networking_configuration, ec2
     )
+    provider = strategy[0]["capacityProvider"] if strategy else None
+    strict.validate_container_instances(
+        launch_type == "FARGATE" or provider in ("FARGATE", "FARGATE_SPOT"),
+        self.container_instances.get(cluster.name, {}).values(),
+    )
     networking_configuration = _with_default_group(ec2, networking_configuration)
     extra = context.request_extra()
     token = extra.get("client_token")
@@ -138,36 +150,88 @@ def run_task(
                     "The clientToken is already in use with a different RunTask request.",
                 )
             return [rt.task for arn in previous[1] if (rt := context.dataplane.lookup(arn))]
-    provider = strategy[0]["capacityProvider"] if strategy else None
-    failed = context.faults.take_capacity_failures(provider, count)
-    context.request_extra()["run_task_failures"] = [
-        {"reason": CAPACITY_REASON} for _ in range(failed)
-    ]
-    if failed >= count:
-        return []
-    tasks: list[Any] = original(run_task)(
-        self,
-        cluster_str,
-        task_definition_str,
-        count - failed,
-        overrides,
-        started_by,
-        tags,
-        launch_type,
-        networking_configuration,
-        group,
-        platform_version,
-        capacity_provider_strategy,
-    )
-    for task in tasks:
-        task.tags = _task_tags(task_def, cluster, tags, extra)
-        context.dataplane.adopt(task, task_def, ec2)
+    # Admission, as AWS decides it: the account's Fargate vCPU quota first, then capacity
+    # (injected shortfalls); each task refused is a `failures` entry of an HTTP 200 reply.
+    bucket = quotas.bucket_of(launch_type, strategy)
+    cpu = max(strict.parse_units((overrides or {}).get("cpu") or task_def.cpu, "vcpu") or 0, 0)
+    fits = context.quotas.admit(self.account_id, self.region_name, bucket, cpu, count)
+    short = context.faults.take_capacity_failures(provider, fits) if fits else 0
+    extra["run_task_failures"] = [{"reason": quotas.VCPU_LIMIT_REASON}] * (count - fits) + [
+        {"reason": CAPACITY_REASON}
+    ] * short
+    tasks: list[Any] = []
+    for (subnet, no_address), placed in groupby(
+        _placements(ec2, task_def, networking_configuration, fits - short)
+    ):
+        created: list[Any] = original(run_task)(
+            self,
+            cluster_str,
+            task_definition_str,
+            len(list(placed)),
+            overrides,
+            started_by,
+            tags,
+            launch_type,
+            _subnet_first(networking_configuration, subnet),
+            group,
+            platform_version,
+            capacity_provider_strategy,
+        )
+        for task in created:
+            task.tags = _task_tags(task_def, cluster, tags, extra)
+            runtime = context.dataplane.adopt(task, task_def, ec2)
+            context.quotas.track(
+                self.account_id, self.region_name, bucket, task.task_arn, cpu, runtime.done
+            )
+            if no_address is not None:
+                _fail_for_address(ec2, runtime, no_address)
+        tasks += created
     if token:
         context.dataplane.client_tokens[(cluster.name, token)] = (
             request_key,
             [t.task_arn for t in tasks],
         )
     return tasks
+
+
+def _placements(
+    ec2: Any, task_def: Any, config: dict[str, Any] | None, count: int
+) -> list[tuple[str | None, str | None]]:
+    """(subnet to create the task's ENI in, why it cannot start) for each task: the subnet
+    is None where the configuration stands as given (no awsvpc), the reason is set where no
+    subnet has a free address (see local/subnets.py)."""
+    awsvpc = (config or {}).get("awsvpcConfiguration") or {}
+    subnet_ids = list(awsvpc.get("subnets") or [])
+    if task_def.network_mode != "awsvpc" or not subnet_ids:
+        return [(None, None)] * count
+    public = awsvpc.get("assignPublicIp") == "ENABLED"
+    result: list[tuple[str | None, str | None]] = []
+    for placed in subnets.place(ec2, subnet_ids, count):
+        if placed is None:
+            result.append((subnet_ids[0], subnets.no_address_reason(subnet_ids[0], public)))
+        else:
+            result.append((placed, None))
+    return result
+
+
+def _subnet_first(config: dict[str, Any] | None, subnet: str | None) -> dict[str, Any] | None:
+    """The configuration with `subnet` first: moto creates a task's ENI in the first one, and
+    the task keeps it (AWS's Task shows no networkConfiguration; egress.py judges the first
+    subnet as the task's own)."""
+    if subnet is None or config is None:
+        return config
+    awsvpc = config["awsvpcConfiguration"]
+    ordered = [subnet] + [s for s in awsvpc["subnets"] if s != subnet]
+    return {**config, "awsvpcConfiguration": {**awsvpc, "subnets": ordered}}
+
+
+def _fail_for_address(ec2: Any, runtime: Any, reason: str) -> None:
+    """A task whose ENI could not get an address: it has none (its ENI goes at once, so the
+    subnet's count stays right) and the data plane stops it as TaskFailedToStart."""
+    runtime.start_failure = reason
+    if runtime.eni_id:
+        with contextlib.suppress(Exception):
+            ec2.delete_network_interface(runtime.eni_id)
 
 
 def _task_tags(
@@ -311,6 +375,21 @@ def delete_security_group(self: Any, name: str | None = None, group_id: str | No
     original(delete_security_group)(self, name=name, group_id=group_id)
 
 
+def create_network_interface(
+    self: Any, subnet: Any, private_ip_address: Any, *a: Any, **kw: Any
+) -> Any:
+    """Every ENI has a private DNS name, as on AWS: enableDnsHostnames decides public DNS
+    hostnames only. moto names ENIs only in VPCs with DNS hostnames, and a RunTask into any
+    other VPC failed reading the task ENI's name (AttributeError, HTTP 500)."""
+    eni = original(create_network_interface)(self, subnet, private_ip_address, *a, **kw)
+    if getattr(eni, "private_dns_name", None) is None and eni.private_ip_address:
+        eni.private_dns_name = generate_dns_from_ip(eni.private_ip_address)
+        for address in eni.private_ip_addresses:
+            if address.get("Primary"):
+                address.setdefault("PrivateDnsName", eni.private_dns_name)
+    return eni
+
+
 def create_default_vpc(self: Any) -> Any:
     """AWS's default VPC is public: an internet gateway is attached and its main route
     table routes 0.0.0.0/0 to it (no NAT gateway). moto creates neither, which would leave
@@ -385,6 +464,7 @@ PATCHES: tuple[Patch, ...] = (
     Patch(EC2ContainerServiceResponse, "list_account_settings", list_account_settings_response),
     Patch(SecurityGroupBackend, "delete_security_group", delete_security_group),
     Patch(VPCBackend, "create_default_vpc", create_default_vpc),
+    Patch(NetworkInterfaceBackend, "create_network_interface", create_network_interface),
 )
 
 # What each patch replaced, as found in the class's __dict__ (a staticmethod stays one), so

@@ -19,6 +19,7 @@ from typing import Any
 # (AmazonECSTaskExecutionRolePolicy must be attachable).
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
+from flask.signals import got_request_exception
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -27,12 +28,13 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from dask_aws.local import patches
+from dask_aws.local import patches, quotas
+from dask_aws.local.agent import TaskAgent
 from dask_aws.local.context import LocalContext, active, set_active
 from dask_aws.local.control import ControlApp
 from dask_aws.local.dataplane import DataPlane
 from dask_aws.local.logs import LogShipper
-from dask_aws.local.middleware import LocalMiddleware
+from dask_aws.local.middleware import LocalMiddleware, remember_exception
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +54,12 @@ class LocalAwsServer:
         host: str = "127.0.0.1",
         address_quarantine: float = 30.0,
         address_base: str = "127.1.0.0",
+        fargate_vcpu_quota: float = quotas.DEFAULT_VCPU,
+        fargate_spot_vcpu_quota: float = quotas.DEFAULT_VCPU,
     ) -> None:
         self.address_base = address_base
+        self.fargate_vcpu_quota = fargate_vcpu_quota
+        self.fargate_spot_vcpu_quota = fargate_spot_vcpu_quota
         self.host = host
         self.requested_port = port
         self.simulated = simulated
@@ -63,11 +69,13 @@ class LocalAwsServer:
         self.port = 0
         self.context: LocalContext | None = None
         self.dataplane: DataPlane | None = None
+        self.agent: TaskAgent | None = None
         self._logs: LogShipper | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._workdir: Path | None = None
         self._stopped = threading.Event()
+        self._on_exception: Any = None
 
     @property
     def endpoint_url(self) -> str:
@@ -79,8 +87,14 @@ class LocalAwsServer:
         os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
         patches.install()
         context = LocalContext(self.region, self.simulated)
+        context.quotas.set(quotas.ON_DEMAND, self.fargate_vcpu_quota)
+        context.quotas.set(quotas.SPOT, self.fargate_spot_vcpu_quota)
+        self._on_exception = remember_exception(context)
+        got_request_exception.connect(self._on_exception)
         self._workdir = Path(tempfile.mkdtemp(prefix="dask-aws-local-"))
         self._logs = None if self.simulated else LogShipper(context.lock, DEFAULT_ACCOUNT_ID)
+        # Metadata and credentials endpoints for the containers (none run when simulated).
+        self.agent = None if self.simulated else TaskAgent(context.lock).start()
         self.dataplane = DataPlane(
             context,
             DEFAULT_ACCOUNT_ID,
@@ -90,6 +104,7 @@ class LocalAwsServer:
             address_quarantine=self.address_quarantine,
             logs=self._logs,
             address_base=self.address_base,
+            agent=self.agent,
         )
         context.attach(self.dataplane)
         app = LocalMiddleware(
@@ -123,6 +138,8 @@ class LocalAwsServer:
                 self.dataplane.shutdown()
             if self._logs is not None:
                 self._logs.stop()
+            if self.agent is not None:
+                self.agent.stop()
         finally:
             if self._server is not None:
                 self._server.shutdown()
@@ -130,6 +147,8 @@ class LocalAwsServer:
             if self._thread is not None:
                 self._thread.join(timeout=10)
             set_active(None)
+            if self._on_exception is not None:
+                got_request_exception.disconnect(self._on_exception)
             if self._workdir is not None:
                 shutil.rmtree(self._workdir, ignore_errors=True)
             atexit.unregister(self._atexit_guard)

@@ -108,9 +108,16 @@ def base_env(
     region: str,
     endpoint_url: str,
     launch_type: str,
+    task_dir: str,
     host_env: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """What every container starts from: a minimal host env plus ECS-like variables."""
+    """What every container starts from: a minimal host env plus ECS-like variables.
+
+    No AWS credentials: a container has its task role's, from the agent's credentials
+    endpoint (see local/agent.py), or none. HOME is the host's, so botocore's chain, which
+    reads shared credentials and config files before the container provider, is pointed
+    at files of the container's own (in the task's directory) instead of the host's ~/.aws.
+    """
     source = os.environ if host_env is None else host_env
     env = {key: source[key] for key in PASSTHROUGH_ENV if key in source}
     env["PATH"] = local_path()
@@ -122,8 +129,12 @@ def base_env(
             "AWS_DEFAULT_REGION": region,
             # Code in a task that calls AWS reaches the local AWS, never the real one.
             "AWS_ENDPOINT_URL": endpoint_url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SHARED_CREDENTIALS_FILE": os.path.join(task_dir, ".aws", "credentials"),
+            "AWS_CONFIG_FILE": os.path.join(task_dir, ".aws", "config"),
+            "BOTO_CONFIG": os.path.join(task_dir, ".boto"),
+            # A task has no instance metadata service; without this, botocore's chain would
+            # end by trying 169.254.169.254, which is not loopback.
+            "AWS_EC2_METADATA_DISABLED": "true",
             "DASK_AWS_TASK_IP": task_ip,
             "PYTHONUNBUFFERED": "1",
         }
@@ -148,3 +159,9 @@ def awslogs_options(definition: Mapping[str, Any]) -> dict[str, str] | None:
     if config.get("logDriver") != "awslogs":
         return None
     return {str(k): str(v) for k, v in (config.get("options") or {}).items()}
+
+
+def task_role_arn(task_def: Any, overrides: Mapping[str, Any] | None) -> str | None:
+    """The run's `overrides.taskRoleArn`, else the task definition's (ECS semantics)."""
+    role = (overrides or {}).get("taskRoleArn") or getattr(task_def, "task_role_arn", None)
+    return str(role) if role else None

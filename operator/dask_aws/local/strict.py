@@ -5,7 +5,7 @@
   container secrets need an execution role (any launch type).
 - RunTask: 1 <= count <= 10, `startedBy` at most 36 characters, an ACTIVE task definition
   compatible with the launch type, capacity providers associated with the cluster, subnets
-  and security groups that exist.
+  and security groups that exist, a container instance unless it is for Fargate.
 - DescribeTasks: at most 100 tasks.
 - DeleteCluster: refused while tasks are not STOPPED or services are active.
 - DeleteSecurityGroup: refused while a network interface still uses the group.
@@ -171,6 +171,15 @@ def validate_run_task(
                     f"Error retrieving security group information for [{group}]: The security "
                     f"group '{group}' does not exist (ErrorCode: InvalidGroup.NotFound)"
                 )
+
+
+def validate_container_instances(fargate: bool, instances: Iterable[Any]) -> None:
+    """A RunTask that is not for Fargate needs an ACTIVE container instance. AWS refuses it
+    with this InvalidParameterException (moto raised a bare Exception: HTTP 500). A custom
+    capacity provider with managed scaling would wait for an instance on AWS instead; the
+    local AWS has no Auto Scaling behind it, so it refuses that too."""
+    if not fargate and not any(getattr(i, "status", None) == "ACTIVE" for i in instances):
+        raise invalid_parameter("No Container Instances were found in your cluster.")
 
 
 def validate_describe_tasks(tasks: Sequence[str]) -> None:
