@@ -94,7 +94,8 @@ def run_up(args: argparse.Namespace) -> int:
         if missing not in LOCAL_EXTRA_MODULES:
             raise
         raise SystemExit(
-            f"dask-aws local: the local AWS is not installed ({missing} is missing): {INSTALL_HINT}"
+            "dask-aws local: the local AWS (moto's server) is not installed "
+            f"({missing} is missing): {INSTALL_HINT}"
         ) from None
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.WARNING))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
