@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from moto.core.responses import ActionResult
+from moto.core.responses import ActionResult, BaseResponse
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.elastic_network_interfaces import NetworkInterfaceBackend
 from moto.ec2.models.security_groups import SecurityGroupBackend
@@ -37,7 +37,7 @@ from moto.ecs.models import AccountSetting, EC2ContainerServiceBackend
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.moto_api import state_manager
 
-from dask_aws.local import quotas, strict, subnets
+from dask_aws.local import quotas, request_checks, strict, subnets, validation_ecs
 from dask_aws.local.context import LocalContext, active
 from dask_aws.local.faults import CAPACITY_REASON
 
@@ -465,6 +465,13 @@ PATCHES: tuple[Patch, ...] = (
     Patch(SecurityGroupBackend, "delete_security_group", delete_security_group),
     Patch(VPCBackend, "create_default_vpc", create_default_vpc),
     Patch(NetworkInterfaceBackend, "create_network_interface", create_network_interface),
+    # Request checks AWS makes and moto does not (local/request_checks.py), every service.
+    Patch(BaseResponse, "call_action", request_checks.call_action),
+    Patch(
+        EC2ContainerServiceBackend,
+        "_validate_container_defs",
+        validation_ecs.validate_container_defs,
+    ),
 )
 
 # What each patch replaced, as found in the class's __dict__ (a staticmethod stays one), so
