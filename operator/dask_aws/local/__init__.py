@@ -29,6 +29,9 @@ Conventions of the data plane (what differs from a real Fargate task):
   then the task definition's `environment`, its `secrets` (resolved from the local Secrets
   Manager / SSM) and the run's environment overrides.
 - cpu and memory are not enforced.
+- Nothing outlives the server: a watchdog in its own session (local/reaper.py) kills every
+  container's process group, and any process carrying the server's `DASK_AWS_LOCAL_REAPER`
+  marker (set in every container), once the server is gone, even by SIGKILL.
 - Output goes to the awslogs group/stream of the container's `logConfiguration`.
 
 Simulated mode (`--simulated`) runs no processes: tasks become RUNNING on loopback addresses

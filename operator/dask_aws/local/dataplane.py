@@ -26,6 +26,7 @@ from dask_aws.local.agent import TaskAgent
 from dask_aws.local.context import LocalContext
 from dask_aws.local.logs import LogConfigError, LogShipper, LogSink
 from dask_aws.local.processes import ContainerProcess, ContainerStartError
+from dask_aws.local.reaper import Reaper
 from dask_aws.local.secrets import SecretResolutionError, resolve_secret
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class DataPlane:
         logs: LogShipper | None = None,
         address_base: str = "127.1.0.0",
         agent: TaskAgent | None = None,
+        reaper: Reaper | None = None,
     ) -> None:
         self.context = context
         self.account = account
@@ -106,6 +108,8 @@ class DataPlane:
         self.addresses = AddressPool(quarantine=address_quarantine, first=address_base)
         self.logs = logs
         self.agent = agent
+        # Told of every process group, so that they die with the server however it dies.
+        self.reaper = reaper
         self.runtimes: dict[str, TaskRuntime] = {}
         self.by_id: dict[str, str] = {}
         # RunTask clientToken -> (the request it answered, the task ARNs it created)
@@ -286,8 +290,9 @@ class DataPlane:
             if runtime.stop_requested.is_set():
                 return True
             on_line = sink.write if sink is not None else None
+            env = {**spec.env, **self.reaper.env} if self.reaper is not None else spec.env
             try:
-                process = ContainerProcess(spec.argv, spec.env, str(runtime.workdir), on_line)
+                process = ContainerProcess(spec.argv, env, str(runtime.workdir), on_line)
             except ContainerStartError as exc:
                 with self.context.lock:
                     container = runtime.container(spec.name)
@@ -295,6 +300,8 @@ class DataPlane:
                         taskstate.set_container(container, "STOPPED", reason=str(exc))
                     self._fail_start(runtime, str(exc))
                 return True
+            if self.reaper is not None:
+                self.reaper.watch(process.pgid)
             runtime.processes[spec.name] = process
         with self.context.lock:
             if not runtime.stop_requested.is_set():
@@ -423,6 +430,8 @@ class DataPlane:
             if code is None:
                 process.popen.wait()
                 code = process.poll()
+            if self.reaper is not None:
+                self.reaper.forget(process.pgid)
             runtime.exit_codes.setdefault(name, code if code is not None else 137)
             process.wait_output(2.0)
         if self.logs is not None:

@@ -3,6 +3,9 @@
 Each container runs in a new session (its own process group), so SIGTERM and SIGKILL reach
 everything it spawned (a Dask nanny's worker, a shell's children). Exit codes follow Docker:
 a process killed by signal N exits with 128 + N (137 for SIGKILL, 143 for SIGTERM).
+
+The data plane stops these groups itself; if the server dies without doing so (SIGKILL), its
+reaper (local/reaper.py), told of every group, stops them.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from dask_aws.local.control import ControlApp
 from dask_aws.local.dataplane import DataPlane
 from dask_aws.local.logs import LogShipper
 from dask_aws.local.middleware import LocalMiddleware, remember_exception
+from dask_aws.local.reaper import Reaper
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +72,7 @@ class LocalAwsServer:
         self.context: LocalContext | None = None
         self.dataplane: DataPlane | None = None
         self.agent: TaskAgent | None = None
+        self.reaper: Reaper | None = None
         self._logs: LogShipper | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -95,6 +98,10 @@ class LocalAwsServer:
         self._logs = None if self.simulated else LogShipper(context.lock, DEFAULT_ACCOUNT_ID)
         # Metadata and credentials endpoints for the containers (none run when simulated).
         self.agent = None if self.simulated else TaskAgent(context.lock).start()
+        # Stops the tasks' processes when this process dies without stopping them (SIGKILL).
+        if not self.simulated:
+            token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+            self.reaper = Reaper(token, grace=min(max(self.stop_timeout, 0.5), 2.0)).start()
         self.dataplane = DataPlane(
             context,
             DEFAULT_ACCOUNT_ID,
@@ -105,6 +112,7 @@ class LocalAwsServer:
             logs=self._logs,
             address_base=self.address_base,
             agent=self.agent,
+            reaper=self.reaper,
         )
         context.attach(self.dataplane)
         app = LocalMiddleware(
@@ -141,6 +149,8 @@ class LocalAwsServer:
             if self.agent is not None:
                 self.agent.stop()
         finally:
+            if self.reaper is not None:
+                self.reaper.close()
             if self._server is not None:
                 self._server.shutdown()
                 self._server.server_close()
@@ -156,6 +166,8 @@ class LocalAwsServer:
     def _atexit_guard(self) -> None:
         if self.dataplane is not None:
             self.dataplane.kill_all()
+        if self.reaper is not None:
+            self.reaper.close()
 
     def __enter__(self) -> LocalAwsServer:
         return self.start()
