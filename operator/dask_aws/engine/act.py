@@ -21,6 +21,28 @@ from dask_aws.engine.resources import BY_KEY, RESOURCES, describe, task_definiti
 # scheduler (and so every worker); workers.* alone rolls the workers, data kept.
 SCHEDULER_FIELDS = "image, scheduler, secrets, logs, iam, network, launchType"
 
+# RunTask failure reasons that mean "not now, not this many": an account quota or capacity
+# AWS lacks (ECS developer guide, "API failure reasons"). Tasks that fit still start; the
+# rest are tried again by the next steps, at their usual pace. Each with what it is about.
+CAPACITY_REASONS = (
+    ("limit on the number of vCPUs", "Fargate vCPU quota"),
+    ("limit on the number of tasks", "concurrent tasks quota"),
+    ("Capacity is unavailable", "no capacity in the subnets' availability zones"),
+    ("RESOURCE:", "the cluster's instances lack the resource"),
+)
+
+
+def capacity_reason(failure: str) -> str | None:
+    """The AWS reason of a RunTask failure (an `RunResult.failures` entry, "[arn ]reason")
+    that a quota or missing capacity explains, with what it is about; None for others."""
+    for marker, about in CAPACITY_REASONS:
+        if marker in failure:
+            # The reason is the failure's last word(s); an ARN, when AWS names one, comes first.
+            head, _, tail = failure.partition(" ")
+            reason = tail if head.startswith("arn:") and tail else failure
+            return f"{reason} ({about})"
+    return None
+
 
 @dataclass
 class Outcome:
@@ -33,7 +55,17 @@ class Outcome:
     retired: int = 0
     retire_fallback: str | None = None
     failures: list[str] = field(default_factory=list)
+    # Tasks RunTask refused for a quota or capacity, by component and capacity_reason.
+    refused: dict[tuple[Component, str], int] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
+
+    def add_failures(self, component: Component, failures: list[str]) -> None:
+        self.failures.extend(failures)
+        for failure in failures:
+            reason = capacity_reason(failure)
+            if reason is not None:
+                key = (component, reason)
+                self.refused[key] = self.refused.get(key, 0) + 1
 
     @property
     def cluster_arn(self) -> str | None:
@@ -131,7 +163,7 @@ def _run_workers(aws: Aws, target: Target, observed: Observed, plan: Plan, out: 
         extra = run(missing, False)
         result = ecs_tasks.RunResult(result.started + extra.started, extra.failures)
     out.started_workers = result.started
-    out.failures.extend(result.failures)
+    out.add_failures("worker", result.failures)
     if result.started:
         replaced = plan.replacing_workers[: len(result.started)]
         if replaced:
@@ -172,7 +204,7 @@ def act(aws: Aws, target: Target, observed: Observed, plan: Plan) -> Outcome:
             observed.network,
             out.security_groups,
         )
-        out.failures.extend(result.failures)
+        out.add_failures("scheduler", result.failures)
         out.started_scheduler = result.started[0] if result.started else None
         if plan.replacing_scheduler is not None and out.started_scheduler:
             lost = plan.replacing_scheduler

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+# Reasons a status condition and an Event share.
+CAPACITY_LIMITED = "CapacityLimited"  # AWS refused RunTask for a quota or for capacity
+
 
 @dataclass(frozen=True)
 class Event:

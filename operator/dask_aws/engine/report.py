@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from dask_aws import certs
 from dask_aws.aws.found import Target
 from dask_aws.aws.task_definitions import comm_address, dashboard_url
-from dask_aws.engine.act import SCHEDULER_FIELDS, Outcome
+from dask_aws.engine.act import SCHEDULER_FIELDS, Outcome, capacity_reason
+from dask_aws.engine.events import CAPACITY_LIMITED, Event
 from dask_aws.engine.observe import Observed
 from dask_aws.engine.plan import Plan
 from dask_aws.errors import DaskAwsError, PermanentError
@@ -42,6 +43,47 @@ def _conditions(
     return conditions
 
 
+def _refusals(out: Outcome) -> str | None:
+    """What RunTask refused this step for a quota or capacity, in one sentence part."""
+    if not out.refused:
+        return None
+    parts = []
+    for component in ("scheduler", "worker"):
+        reasons = {r: n for (c, r), n in out.refused.items() if c == component}
+        if not reasons:
+            continue
+        count = sum(reasons.values())
+        what = "the scheduler task" if component == "scheduler" else f"{count} more worker task(s)"
+        if len(reasons) == 1:
+            parts.append(f"AWS refused {what}: {next(iter(reasons))}")
+        else:
+            each = "; ".join(f"{n} x {r}" for r, n in reasons.items())
+            parts.append(f"AWS refused {what}: {each}")
+    return "; ".join(parts) + "; RunTask is tried again at every step"
+
+
+def _capacity_events(previous: ClusterStatus, out: Outcome, desired: int, have: int) -> None:
+    """A Warning per distinct refusal, when it starts: not again while the previous status
+    already said CapacityLimited with that reason."""
+    before = previous.condition(ConditionType.READY)
+    said = before.message if before is not None and before.reason == CAPACITY_LIMITED else ""
+    for (component, reason), count in out.refused.items():
+        if reason in said:
+            continue
+        if component == "scheduler":
+            what = "the scheduler task"
+        else:
+            what = f"{count} worker task(s) ({have}/{desired} running or starting)"
+        out.events.append(
+            Event(
+                "Warning",
+                CAPACITY_LIMITED,
+                f"AWS refused to start {what}: {reason}. The cluster runs what fits and keeps "
+                "asking for the rest.",
+            )
+        )
+
+
 def converged_status(
     target: Target,
     observed: Observed,
@@ -52,6 +94,8 @@ def converged_status(
     previous: ClusterStatus,
     now: datetime | None = None,
 ) -> ClusterStatus:
+    """The status after a step that ran. Events that only a comparison with `previous`
+    can tell (a quota newly met) are added to `out.events`."""
     spec = target.spec
     scheduler = plan.scheduler
     running = sum(1 for w in plan.kept_workers if w.running)
@@ -81,7 +125,14 @@ def converged_status(
     else:
         phase = Phase.SCALING
         why = ("Scaling", f"{running}/{desired} workers running, {pending} starting")
-    message = out.retire_fallback or ("; ".join(out.failures) if out.failures else None)
+    refusals = _refusals(out)
+    if refusals is not None and not ready:
+        # What runs keeps running; the status says why the rest does not.
+        why = (CAPACITY_LIMITED, f"{why[1]}; {refusals}")
+        _capacity_events(previous, out, desired, running + pending)
+    others = [f for f in dict.fromkeys(out.failures) if capacity_reason(f) is None]
+    failures = "; ".join([*([refusals] if refusals else []), *others])
+    message = out.retire_fallback or failures or None
     address = comm_address(spec, scheduler.ip) if scheduler else None
     dashboard = dashboard_url(spec, scheduler.ip) if scheduler else None
     secret = out.found.get("tls-secret")
