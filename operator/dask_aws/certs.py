@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -71,6 +72,14 @@ class Bundle:
 
     def client_security(self) -> Security:
         return client_security(self.ca, self.client_cert, self.client_key)
+
+
+def security_from_secret(data: Mapping[str, str]) -> Security:
+    """A client's Security from the operator's connection Secret (its values decoded):
+    ca.crt, tls.crt, tls.key; a plain tcp:// cluster's Secret has none and needs none."""
+    if "tls.key" not in data:
+        return Security()  # type: ignore[no-untyped-call]
+    return client_security(data["ca.crt"], data["tls.crt"], data["tls.key"])
 
 
 def client_security(ca: str, cert: str, key: str) -> Security:

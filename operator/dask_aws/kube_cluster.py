@@ -144,7 +144,7 @@ class DaskAwsCluster(Cluster):
                 data = {}
             pem = {k: base64.b64decode(v).decode() for k, v in data.items()}
             if pem.get("scheduler-address") == address and "tls.key" in pem:
-                return certs.client_security(pem["ca.crt"], pem["tls.crt"], pem["tls.key"])
+                return certs.security_from_secret(pem)
             if time.monotonic() > deadline:
                 raise DaskAwsClusterError(
                     f"{self.name}: the connection Secret {secret} does not hold the client "
