@@ -465,6 +465,16 @@ class DaskAwsClusterSpec(_Ruled):
         "goes. Retain: stop and delete nothing, and tag what dask-aws created "
         "dask-aws.io/retained=true.",
     )
+    drift_period_seconds: int | None = Field(
+        None,
+        ge=30,
+        le=86400,
+        description="How often the AWS resources other than the tasks (roles and policies, "
+        "security group rules, log group, task definitions, the network check) are read again "
+        "and repaired when somebody changed them outside dask-aws. Between two such reads only "
+        "the tasks are read; a spec change or an AWS error reads everything at once. Default: "
+        "the operator's (DASK_AWS_DRIFT_SECONDS, 600).",
+    )
 
 
 def _fargate_size(part: Literal["scheduler", "workers"]) -> Rule[DaskAwsClusterSpec]:

@@ -155,6 +155,8 @@ def test_operator_values_become_its_environment(k8s: Any) -> None:
         "--set",
         "operator.resyncSeconds=30",
         "--set",
+        "operator.driftSeconds=900",
+        "--set",
         "operator.maxWorkers=200",
         "--set",
         "operator.requireTls=true",
@@ -172,6 +174,7 @@ def test_operator_values_become_its_environment(k8s: Any) -> None:
     env = _env(docs)
     assert env["DASK_AWS_REGION"] == env["AWS_REGION"] == "eu-west-1"
     assert env["DASK_AWS_RESYNC_SECONDS"] == "30"
+    assert OperatorConfig.from_env(env).drift_seconds == 900
     assert env["DASK_AWS_MAX_WORKERS"] == "200"
     assert OperatorConfig.from_env(env).require_tls
     assert env["DASK_AWS_ALLOWED_CLUSTER_ARNS"] == "arn:aws:ecs:*:*:cluster/team-*"

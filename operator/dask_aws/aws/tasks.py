@@ -123,13 +123,29 @@ def observe(aws: Aws, target: Target, cluster_arn: str) -> list[Task]:
             desiredStatus=desired_status,
         ):
             arns.extend(page["taskArns"])
+    return sorted(_describe(aws, cluster_arn, arns), key=lambda t: (not t.live, t.arn))
+
+
+def observe_known(aws: Aws, target: Target, cluster_arn: str, known: Sequence[str]) -> list[Task]:
+    """The owner's live tasks (ListTasks lists desired status RUNNING by default) and those
+    the last step knew, which may have stopped since: one ListTasks per 100 live tasks and
+    one DescribeTasks per 100 in all, instead of listing the stopped ones too."""
+    arns: list[str] = []
+    for page in aws.ecs.get_paginator("list_tasks").paginate(
+        cluster=cluster_arn, startedBy=target.owner.uid
+    ):
+        arns.extend(page["taskArns"])
+    return _describe(aws, cluster_arn, [*arns, *known])
+
+
+def _describe(aws: Aws, cluster_arn: str, arns: Sequence[str]) -> list[Task]:
     found: list[Task] = []
     for chunk in _chunks(list(dict.fromkeys(arns)), DESCRIBE_BATCH):
         for raw in aws.ecs.describe_tasks(cluster=cluster_arn, tasks=list(chunk))["tasks"]:
             task = _parse(raw)
             if task is not None:
                 found.append(task)
-    return sorted(found, key=lambda t: (not t.live, t.arn))
+    return found
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from dask_aws.aws.found import Target
 from dask_aws.cluster import cleanup, config, follow, liveness, options, reach
 from dask_aws.cluster import logs as cloudwatch
 from dask_aws.cluster.progress import Progress
+from dask_aws.engine.memory import DRIFT_SECONDS, Memory
 from dask_aws.engine.reconcile import Result, reconcile
 from dask_aws.engine.scheduler_api import host_of
 from dask_aws.errors import DaskAwsError, PermanentError, translate
@@ -82,6 +83,7 @@ class ECSCluster(Cluster):
         self._retire_first: set[str] = set()
         self._worker_addresses: dict[str, str] = {}  # worker name -> address
         self._aws_status: ClusterStatus | None = None
+        self._memory = Memory(config.seconds("drift-period") or DRIFT_SECONDS)
         self._keeper: asyncio.Future[None] | None = None
         self._wake: asyncio.Event | None = None
         self._next_beat = 0.0
@@ -276,6 +278,7 @@ class ECSCluster(Cluster):
                 previous=self._aws_status,
                 desired_workers=desired,
                 retire_first=retire,
+                memory=self._memory,
             )
 
     async def _tick(self) -> float:

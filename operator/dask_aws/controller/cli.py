@@ -36,7 +36,15 @@ def register(subparsers: Any) -> None:
         "(env DASK_AWS_NAMESPACES, comma-separated)",
     )
     parser.add_argument("--region", help="default AWS region (env DASK_AWS_REGION)")
-    parser.add_argument("--resync-seconds", type=float, help="drift check interval")
+    parser.add_argument(
+        "--resync-seconds", type=float, help="how often a Ready cluster's tasks are read"
+    )
+    parser.add_argument(
+        "--drift-seconds",
+        type=float,
+        help="how often everything else is read again and drift repaired "
+        "(env DASK_AWS_DRIFT_SECONDS, default 600)",
+    )
     parser.add_argument(
         "--peering",
         metavar="NAME",
@@ -63,6 +71,8 @@ def config_from(args: argparse.Namespace) -> OperatorConfig:
         updates["region"] = args.region
     if args.resync_seconds:
         updates["resync_seconds"] = args.resync_seconds
+    if args.drift_seconds is not None:
+        updates["drift_seconds"] = args.drift_seconds
     return config.model_copy(update=updates)
 
 

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, Field
 
+from dask_aws.engine.memory import DRIFT_SECONDS
+
 DEFAULT_MAX_WORKERS = 1000
 
 
@@ -19,7 +21,9 @@ class OperatorConfig(BaseModel):
     namespaces: list[str] = Field(default_factory=list, description="empty: all namespaces")
     region: str | None = None
     resync_seconds: float = 60.0
-    progress_seconds: float = 3.0
+    # How often roles, rules, log group and task definitions are read again (drift repaired);
+    # a DaskAwsCluster's spec.driftPeriodSeconds overrides it.
+    drift_seconds: float = Field(DRIFT_SECONDS, ge=0)
     standalone: bool = True
     peering_name: str | None = None
     metrics_port: int | None = 8080
@@ -41,6 +45,7 @@ class OperatorConfig(BaseModel):
             namespaces=_list(env.get("DASK_AWS_NAMESPACES")),
             region=env.get("DASK_AWS_REGION") or None,
             resync_seconds=float(env.get("DASK_AWS_RESYNC_SECONDS", "60")),
+            drift_seconds=float(env.get("DASK_AWS_DRIFT_SECONDS", str(DRIFT_SECONDS))),
             allowed_cluster_arns=_list(env.get("DASK_AWS_ALLOWED_CLUSTER_ARNS")),
             allowed_role_arns=_list(env.get("DASK_AWS_ALLOWED_ROLE_ARNS")),
             allowed_image_prefixes=_list(env.get("DASK_AWS_ALLOWED_IMAGE_PREFIXES")),

@@ -13,6 +13,7 @@ from urllib3.exceptions import HTTPError
 
 from dask_aws.controller import kube, step
 from dask_aws.controller.config import OperatorConfig
+from dask_aws.controller.diff import merge_patch
 from dask_aws.controller.fit import cut
 from dask_aws.controller.state import of
 from dask_aws.crd import GROUP, PLURAL, VERSION
@@ -61,7 +62,8 @@ def _config(memo: Any) -> OperatorConfig:
 
 def _apply(out: step.StepOutput, body: Any, patch: Any) -> None:
     if out.status is not None:
-        patch.status.update(out.status)
+        # An empty patch is not sent: kopf skips it.
+        patch.status.update(merge_patch(body.get("status"), out.status))
     for event in out.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
     if out.delete_object:

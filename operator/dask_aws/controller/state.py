@@ -6,6 +6,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from dask_aws.engine.memory import Memory
+
 BACKOFF_BASE = 5.0
 BACKOFF_CAP = 300.0
 
@@ -13,11 +15,12 @@ BACKOFF_CAP = 300.0
 @dataclass
 class ObjectState:
     lock: threading.Lock = field(default_factory=threading.Lock)
-    last_run: float = 0.0
     last_generation: int | None = None
+    # When the next step is due (time.monotonic()): the engine's requeue_after while tasks
+    # start, the error backoff, or the resync once Ready. The one schedule of this object.
+    next_run: float = 0.0
     stalled_generation: int | None = None  # a permanent error at this generation: wait for a change
     failures: int = 0
-    next_attempt: float = 0.0
     ready: bool = False
     # What the connection Secret was last written with: the scheduler's address and when
     # the certificates expire (new certificates, new Secret).
@@ -26,21 +29,18 @@ class ObjectState:
     autoscale_changed_at: float = 0.0
     idled: bool = False
     deleted: bool = False  # the delete handler finished (AWS resources and Secret gone)
+    # What the last step saw; its drift period is set from the config at the first step.
+    memory: Memory = field(default_factory=Memory)
 
-    def backoff(self, now: float) -> float:
+    def backoff(self) -> float:
         delay: float = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** min(self.failures, 10))
         self.failures += 1
-        self.next_attempt = now + delay
         return delay
 
-    def due(self, generation: int | None, now: float, resync: float, progress: float) -> bool:
+    def due(self, generation: int | None, now: float) -> bool:
         if generation != self.last_generation:
             return True  # a spec change is always worth a look, even when Stalled
-        if self.stalled_generation == generation or now < self.next_attempt:
-            return False
-        if not self.ready:
-            return now - self.last_run >= progress
-        return now - self.last_run >= resync
+        return self.stalled_generation != generation and now >= self.next_run
 
 
 def of(memo: Any) -> ObjectState:

@@ -87,7 +87,7 @@ def reconcile_object(
     try:
         # Whether a step is due is decided under the lock: checked before it, a tick that
         # waited would redo the step that just ran.
-        if not force and not _due(body, config, state):
+        if not force and not _due(body, state):
             return StepOutput()
         with metrics.RECONCILE_SECONDS.labels("reconcile").time():
             return _step(body, config, state)
@@ -95,30 +95,34 @@ def reconcile_object(
         state.lock.release()
 
 
-def _due(body: Any, config: OperatorConfig, state: ObjectState) -> bool:
+def _due(body: Any, state: ObjectState) -> bool:
+    return state.due(body["metadata"].get("generation"), time.monotonic())
+
+
+def _resync(body: Any, config: OperatorConfig) -> float:
+    """How long a Ready object waits for its next step; autoscaling reads the scheduler."""
     spec = body.get("spec") or {}
     watched = spec.get("autoscaling") or (spec.get("scheduler") or {}).get("idleTimeoutSeconds")
-    resync = min(config.resync_seconds, AUTOSCALE_SECONDS) if watched else config.resync_seconds
-    generation = body["metadata"].get("generation")
-    return state.due(generation, time.monotonic(), resync, config.progress_seconds)
+    return min(config.resync_seconds, AUTOSCALE_SECONDS) if watched else config.resync_seconds
 
 
 def _step(body: Any, config: OperatorConfig, state: ObjectState) -> StepOutput:
     meta, generation = body["metadata"], body["metadata"].get("generation")
-    now = time.monotonic()
     previous = ClusterStatus.lenient(body.get("status"))
     result, idle_delete = _run(body, config, state, previous, generation)
-    state.last_run, state.last_generation = time.monotonic(), generation
+    state.last_generation = generation
     state.ready = result.ready
     if result.error is None:
-        state.failures, state.next_attempt = 0, 0.0
+        state.failures = 0
         state.stalled_generation = None
     elif isinstance(result.error, PermanentError):
         state.stalled_generation = generation
         _log_problem(meta, result.error, None)
     else:
-        result.requeue_after = state.backoff(now)
+        result.requeue_after = state.backoff()
         _log_problem(meta, result.error, result.requeue_after)
+    wait = result.requeue_after
+    state.next_run = time.monotonic() + (_resync(body, config) if wait is None else wait)
     metrics.RECONCILES.labels("reconcile", "error" if result.error else "ok").inc()
     metrics.observe_phase(meta["uid"], result.status.phase.value)
     # None values stay in: a merge patch with null removes what no longer holds.
@@ -158,8 +162,14 @@ def _run(
         spec, state, scheduler, time.monotonic(), ceiling=config.max_workers
     )
     target = Target(owner_of(body["metadata"]), spec)
+    state.memory.drift_seconds = config.drift_seconds
     result = reconcile(
-        aws, target, generation=generation, previous=previous, desired_workers=desired
+        aws,
+        target,
+        generation=generation,
+        previous=previous,
+        desired_workers=desired,
+        memory=state.memory,
     )
     return result, idle is IdleAction.DELETE
 

@@ -9,6 +9,7 @@ from dask_aws.aws import tasks as ecs_tasks
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Found, Target
 from dask_aws.aws.task_definitions import Component, Refs
+from dask_aws.engine.memory import Seen
 from dask_aws.engine.resources import RESOURCES, Place, task_definition_key
 
 
@@ -18,6 +19,8 @@ class Observed:
     refs: Refs
     found: dict[str, Found | None]  # by resources.RESOURCES key; None: missing
     tasks: list[ecs_tasks.Task] = field(default_factory=list)
+    # Whether the infrastructure was read from AWS in this step (False: recalled, memory.py).
+    full: bool = True
 
     @property
     def place(self) -> Place:
@@ -40,7 +43,10 @@ def refs(aws: Aws, target: Target) -> Refs:
     )
 
 
-def observe(aws: Aws, target: Target) -> Observed:
+def observe(aws: Aws, target: Target, seen: Seen | None = None) -> Observed:
+    """Everything the owner has; with `seen` (a quiet step), only its tasks are read."""
+    if seen is not None:
+        return _recalled(aws, target, seen)
     place = Place(network.observe(aws, target), refs(aws, target))
     found: dict[str, Found | None] = {}
     for resource in RESOURCES:
@@ -53,4 +59,24 @@ def observe(aws: Aws, target: Target) -> Observed:
         refs=place.refs,
         found=found,
         tasks=ecs_tasks.observe(aws, target, cluster.id) if cluster else [],
+    )
+
+
+def _recalled(aws: Aws, target: Target, seen: Seen) -> Observed:
+    place = Place(seen.network, refs(aws, target))
+    found: dict[str, Found | None] = {}
+    for resource in RESOURCES:
+        if resource.wanted(target):
+            found[resource.key] = seen.found.get(resource.key)
+            place = resource.place_after(place, found[resource.key])
+    cluster = found["cluster"]
+    tasks = ecs_tasks.observe_known(aws, target, cluster.id, seen.live) if cluster else []
+    described = {t.arn for t in tasks}
+    history = [t for t in seen.stopped if t.arn not in described]
+    return Observed(
+        network=seen.network,
+        refs=place.refs,
+        found=found,
+        tasks=sorted(tasks + history, key=lambda t: (not t.live, t.arn)),
+        full=False,
     )

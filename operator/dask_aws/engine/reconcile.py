@@ -15,8 +15,9 @@ from dask_aws.engine import orphans, scheduler_api
 from dask_aws.engine.act import Outcome, act
 from dask_aws.engine.endpoints import endpoint
 from dask_aws.engine.events import Event
+from dask_aws.engine.memory import Memory
 from dask_aws.engine.observe import Observed, observe
-from dask_aws.engine.plan import Rollout, plan
+from dask_aws.engine.plan import Plan, Rollout, plan
 from dask_aws.engine.report import EXPIRING, converged_status, error_status
 from dask_aws.engine.resources import describe
 from dask_aws.errors import DaskAwsError, PermanentError, from_botocore, unknown_region
@@ -48,17 +49,23 @@ def reconcile(
     previous: ClusterStatus | None = None,
     desired_workers: int | None = None,
     retire_first: Collection[str] = (),
+    memory: Memory | None = None,
 ) -> Result:
     """Move AWS one step toward the spec. Safe to run again at any time, from any process.
 
-    `retire_first`: IPs of worker tasks to stop first when scaling down (see plan.plan)."""
+    `retire_first`: IPs of worker tasks to stop first when scaling down (see plan.plan).
+    `memory`: the owner's previous step (memory.py); without it everything is read."""
     previous = previous or ClusterStatus()
     desired = target.spec.workers.replicas if desired_workers is None else desired_workers
     now = datetime.now(UTC)
     if not aws.known_region:
         return failed_result(unknown_region(aws.region), previous, generation)
+    memory = memory or Memory()
+    seen = memory.recall(target)
+    clock = memory.clock() if seen is None else seen.at
+    memory.forget()  # kept only if this step succeeds: an error may mean something is gone
     try:
-        observed = observe(aws, target)
+        observed = observe(aws, target, seen)
         rollout = _rollout(target, desired)
         steps = plan(observed, desired, now, retire_first=retire_first, rollout=rollout)
         if steps.rolling and steps.scheduler is not None:
@@ -71,6 +78,15 @@ def reconcile(
         )
         outcome.events += _expiry_event(previous, status)
         status = _forget_unused(aws, target, previous, status, outcome)
+        memory.remember(
+            target,
+            at=clock,
+            network=observed.network,
+            found=outcome.found,
+            tasks=observed.tasks,
+            started=[*outcome.started_workers, *filter(None, [outcome.started_scheduler])],
+            now=now,
+        )
     except (ClientError, BotoCoreError) as exc:
         return failed_result(from_botocore(exc, aws.identity, aws.region), previous, generation)
     except DaskAwsError as exc:
@@ -101,8 +117,20 @@ def reconcile(
     if steps.retry_at is not None:
         result.requeue_after = max(REQUEUE_PROGRESS, (steps.retry_at - now).total_seconds())
     elif not result.ready:
-        result.requeue_after = REQUEUE_PROGRESS
+        progressed = _progressed(previous, status, steps) and not outcome.failures
+        result.requeue_after = memory.next_pause(progressed)
     return result
+
+
+def _progressed(previous: ClusterStatus, status: ClusterStatus, steps: Plan) -> bool:
+    """Whether this step started or stopped something, or saw a task change state. A step
+    whose RunTask AWS refused (quota, capacity) has not: the retries slow down."""
+    seen = (status.aws.scheduler_task_arn, status.workers, status.phase)
+    return steps.mutates or seen != (
+        previous.aws.scheduler_task_arn,
+        previous.workers,
+        previous.phase,
+    )
 
 
 def _joined(aws: Aws, target: Target, observed: Observed, scheduler: Task) -> set[str] | None:
