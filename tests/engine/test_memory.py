@@ -3,6 +3,8 @@ error, and once the drift period has passed, which then repairs drift (engine/me
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -176,3 +178,60 @@ def test_while_tasks_start_the_pause_is_short_then_grows() -> None:
     pauses = [memory.next_pause(progressed) for progressed in (True, False, False, False, False)]
     assert pauses == [0.25, 0.5, 1.0, 2.0, 2.0]
     assert memory.next_pause(True) == 0.25
+
+
+TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+OWN_READS = {
+    "DescribeClusters",
+    "DescribeSecret",
+    "GetRole",
+    "DescribeSecurityGroups",
+    "DescribeLogGroups",
+    "DescribeTaskDefinition",
+    "ListTasks",
+}
+
+
+def test_a_new_owners_first_step_looks_for_nothing_of_its_own(local_aws_simulated: Any) -> None:
+    aws, log = aws_for(local_aws_simulated.endpoint_url)
+    tgt = target("fresh")
+    first = reconcile(aws, tgt, memory=Memory(new_owner=True))
+    assert first.error is None and first.created
+    calls = log.since(0)
+    assert not OWN_READS & set(calls), calls
+    assert calls["CreateCluster"] == calls["CreateRole"] // 2 == 1
+    assert calls["RunTask"] == 1
+
+
+def test_a_new_owner_still_checks_what_the_spec_names(local_aws_simulated: Any) -> None:
+    aws, log = aws_for(local_aws_simulated.endpoint_url)
+    role = "arn:aws:iam::123456789012:role/not-there"
+    first = reconcile(
+        aws, target("named", iam={"taskRoleArn": role}), memory=Memory(new_owner=True)
+    )
+    assert first.error is not None and first.error.reason == "RoleNotFound"
+    assert log.since(0)["GetRole"] == 1
+
+
+def test_after_a_failed_first_step_a_new_owner_reads_everything(local_aws_simulated: Any) -> None:
+    aws, log = aws_for(local_aws_simulated.endpoint_url)
+    name = f"later-{uuid.uuid4().hex[:8]}"
+    role = f"arn:aws:iam::123456789012:role/{name}"
+    tgt, memory = target("retry", iam={"taskRoleArn": role}), Memory(new_owner=True)
+    assert reconcile(aws, tgt, memory=memory).error is not None
+    aws.iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)
+    mark = log.mark()
+    converge(aws, tgt, memory)
+    calls = log.since(mark)
+    assert calls["DescribeClusters"] >= 1 and calls["GetRole"] >= 2

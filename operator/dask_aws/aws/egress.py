@@ -299,21 +299,23 @@ def wants(target: Target, region: str) -> Wants:
 def observe(
     aws: Aws, vpc_id: str, subnet_ids: Sequence[str]
 ) -> tuple[list[Subnet], list[Endpoint]]:
-    """At most three reads, however many subnets: their own route tables, the VPC's main
-    one (when a subnet has none of its own), and the VPC's endpoints."""
-    filters: Any = [{"Name": "association.subnet-id", "Values": list(subnet_ids)}]
-    tables = aws.ec2.describe_route_tables(Filters=filters)["RouteTables"]
-    main = None
-    own = {a.get("SubnetId") for t in tables for a in t.get("Associations", [])}
-    if not own >= set(subnet_ids):  # some subnet has no table of its own: the main one's
-        filters = [
-            {"Name": "vpc-id", "Values": [vpc_id]},
-            {"Name": "association.main", "Values": ["true"]},
-        ]
-        main = next(iter(aws.ec2.describe_route_tables(Filters=filters)["RouteTables"]), None)
-    filters = [{"Name": "vpc-id", "Values": [vpc_id]}]
+    """Two reads (a page each), however many subnets: the VPC's route tables (the subnets'
+    own and the main one, for a subnet with none of its own) and the VPC's endpoints."""
+    filters: Any = [{"Name": "vpc-id", "Values": [vpc_id]}]
+    every = [
+        table
+        for page in aws.ec2.get_paginator("describe_route_tables").paginate(Filters=filters)
+        for table in page["RouteTables"]
+    ]
+    wanted = set(subnet_ids)
+    tables = [t for t in every if any(a.get("SubnetId") in wanted for a in _links(t))]
+    main = next((t for t in every if any(a.get("Main") for a in _links(t))), None)
     endpoints = aws.ec2.describe_vpc_endpoints(Filters=filters)["VpcEndpoints"]
     return subnets_from(subnet_ids, tables, main), endpoints_from(endpoints)
+
+
+def _links(table: Any) -> list[Any]:
+    return list(table.get("Associations", []))
 
 
 def check(aws: Aws, target: Target, vpc_id: str, subnet_ids: Sequence[str]) -> Decision:

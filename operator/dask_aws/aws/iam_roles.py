@@ -147,6 +147,7 @@ def ensure(aws: Aws, target: Target, kind: Kind, refs: Refs | None = None) -> Fo
     if given:
         return Found(id=given, ours=False)
     want = desired(aws, target, kind, refs)
+    created = True
     try:
         arn = aws.iam.create_role(
             RoleName=want.name,
@@ -157,13 +158,15 @@ def ensure(aws: Aws, target: Target, kind: Kind, refs: Refs | None = None) -> Fo
     except aws.iam.exceptions.EntityAlreadyExistsException:
         found = observe(aws, target, kind, refs)  # raises NameConflict when it is not ours
         assert found is not None
-        arn = found.id
-    have = _attached(aws, want.name)
+        arn, created = found.id, False
+    # Trust our own write: a role created just now has no policies to list.
+    have = set() if created else _attached(aws, want.name)
     for policy in sorted(want.managed_policies - have):
         aws.iam.attach_role_policy(RoleName=want.name, PolicyArn=policy)
     for policy in sorted(have - want.managed_policies):
         aws.iam.detach_role_policy(RoleName=want.name, PolicyArn=policy)
-    for policy in sorted(_inline_names(aws, want.name) - set(want.inline)):
+    inline = set() if created else _inline_names(aws, want.name)
+    for policy in sorted(inline - set(want.inline)):
         aws.iam.delete_role_policy(RoleName=want.name, PolicyName=policy)
     for policy, document in want.inline.items():
         aws.iam.put_role_policy(RoleName=want.name, PolicyName=policy, PolicyDocument=document)

@@ -7,6 +7,7 @@ a network that cannot pull the image is refused before any task starts.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from dask_aws.aws import egress
 from dask_aws.aws.clients import Aws
@@ -39,21 +40,26 @@ def observe(aws: Aws, target: Target) -> Network:
     return replace(network, assign_public_ip=decision.assign_public_ip)
 
 
-def locate(aws: Aws, target: Target) -> Network:
-    """The VPC and subnets only (deletion and the library's client rules need no more)."""
+def vpc(aws: Aws, target: Target) -> Any:
+    """The spec's VPC, or the region's default one, as DescribeVpcs answers it: one read."""
     spec = target.spec.network
     if spec.vpc:
         vpcs = aws.ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [spec.vpc]}])["Vpcs"]
         if not vpcs:
             raise PermanentError("VpcNotFound", f"network.vpc {spec.vpc} was not found")
-        vpc_id = spec.vpc
-    else:
-        vpcs = aws.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
-        if not vpcs:
-            raise PermanentError(
-                "NoDefaultVpc", f"{aws.region} has no default VPC: set network.vpc and subnets"
-            )
-        vpc_id = vpcs[0]["VpcId"]
+        return vpcs[0]
+    vpcs = aws.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    if not vpcs:
+        raise PermanentError(
+            "NoDefaultVpc", f"{aws.region} has no default VPC: set network.vpc and subnets"
+        )
+    return vpcs[0]
+
+
+def locate(aws: Aws, target: Target) -> Network:
+    """The VPC and subnets only (deletion needs no more)."""
+    spec = target.spec.network
+    vpc_id = str(vpc(aws, target)["VpcId"])
     if spec.subnets:
         found = aws.ec2.describe_subnets(Filters=[{"Name": "subnet-id", "Values": spec.subnets}])
         known = {s["SubnetId"]: s["VpcId"] for s in found["Subnets"]}

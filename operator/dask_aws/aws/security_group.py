@@ -107,8 +107,9 @@ def ensure(aws: Aws, target: Target, network: Network) -> Found:
         found = observe(aws, target, network)
         assert found is not None
         return found
-    group = _find(aws, target, network)
-    if group is None:
+    # Created first, looked up only when the name is taken (drift repair, a crash after
+    # creating it): a new cluster needs no read.
+    try:
         group_id = aws.ec2.create_security_group(
             GroupName=target.names.security_group,
             Description=f"dask-aws cluster {target.owner.display}"[:255],
@@ -116,7 +117,12 @@ def ensure(aws: Aws, target: Target, network: Network) -> Found:
             TagSpecifications=[_tag_specification(target)],
         )["GroupId"]
         have: set[Rule] = set()
-    else:
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "InvalidGroup.Duplicate":
+            raise
+        group = _find(aws, target, network)
+        if group is None:  # deleted since: the next step creates it
+            raise TransientError("SecurityGroupChanging", str(exc)) from exc
         group_id = group["GroupId"]
         have = _rules(group.get("IpPermissions", []))
     want = desired_rules(target, group_id)

@@ -232,6 +232,8 @@ def ensure(aws: Aws, target: Target, component: Component, refs: Refs) -> Found:
     ecs_tags: Any = tags.as_ecs(owned)
     reply = aws.ecs.register_task_definition(**registration, tags=ecs_tags)
     arn = reply["taskDefinition"]["taskDefinitionArn"]
+    if reply["taskDefinition"]["revision"] == 1:
+        return Found(id=arn, ours=True)  # a new family: no older revision to deregister
     # Older revisions are superseded; running tasks keep working on an INACTIVE revision.
     for old in _revisions(aws, registration["family"]):
         if old != arn:

@@ -24,6 +24,7 @@ from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Target
 from dask_aws.engine.delete import delete
 from dask_aws.errors import PermanentError
+from dask_aws.status import CreatedResource
 
 logger = logging.getLogger(__name__)
 RETRY_DELAY = 2.0
@@ -51,6 +52,9 @@ class Teardown:
         self.lock = threading.RLock()
         self.closing = False
         self.done = False
+        # What the last step that succeeded had created (its status.aws.created): when set,
+        # nothing else can exist, so deletion need not look for more. None: look.
+        self.known: list[CreatedResource] | None = None
         _LIVE.add(self)
 
     def __call__(self) -> None:
@@ -63,7 +67,8 @@ class Teardown:
                 return
             deadline = time.monotonic() + self.timeout
             while True:
-                result = delete(self.aws, self.target)
+                known = self.known
+                result = delete(self.aws, self.target, known or (), discover=known is None)
                 if result.done:
                     self.done = True
                     _LIVE.discard(self)

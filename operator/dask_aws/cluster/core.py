@@ -83,7 +83,8 @@ class ECSCluster(Cluster):
         self._retire_first: set[str] = set()
         self._worker_addresses: dict[str, str] = {}  # worker name -> address
         self._aws_status: ClusterStatus | None = None
-        self._memory = Memory(config.seconds("drift-period") or DRIFT_SECONDS)
+        drift = config.seconds("drift-period") or DRIFT_SECONDS
+        self._memory = Memory(drift, new_owner=True)  # the uid above is new
         self._keeper: asyncio.Future[None] | None = None
         self._wake: asyncio.Event | None = None
         self._next_beat = 0.0
@@ -255,6 +256,9 @@ class ECSCluster(Cluster):
         result = await asyncio.to_thread(self._reconcile, self._desired, retire)
         if result is None:
             return None
+        # A step that failed may have created what no record holds: then deletion looks.
+        failed = result.error is not None or self._memory.seen is None
+        self._teardown.known = None if failed else list(result.status.aws.created)
         if result.error is None:
             self._retire_first -= retire
             self._last_error = None

@@ -37,8 +37,7 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 def vpc_cidrs(aws: Aws, target: Target) -> list[str]:
     """The IPv4 CIDR blocks of the cluster's VPC. Reads the VPC only."""
-    vpc_id = network.locate(aws, target).vpc_id
-    vpc = aws.ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]
+    vpc = network.vpc(aws, target)
     cidrs = [
         a["CidrBlock"]
         for a in vpc.get("CidrBlockAssociationSet", [])

@@ -43,21 +43,32 @@ def fingerprint(target: Target) -> str:
 class Seen:
     fingerprint: str
     at: float  # the clock when the infrastructure was last read from AWS
-    network: Network
+    network: Network | None  # None: not read yet (a new owner's first step reads it)
     found: dict[str, Found | None]
     live: list[str] = field(default_factory=list)  # task ARNs live (or just started) last step
     stopped: list[Task] = field(default_factory=list)  # stopped tasks seen, newest history
+    # A new owner's first step: nothing of its own can exist yet (its uid was just made up),
+    # so only what the spec names of the user's is read, and the network.
+    new: bool = False
 
 
 class Memory:
     """One owner's Seen between steps. Steps of one owner never run concurrently."""
 
     def __init__(
-        self, drift_seconds: float = DRIFT_SECONDS, clock: Callable[[], float] = time.monotonic
+        self,
+        drift_seconds: float = DRIFT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        new_owner: bool = False,
     ) -> None:
+        """`new_owner`: the owner's uid was made up by this process just now (the library's
+        FargateCluster), so its first step need not look for what it would have created.
+        Never for the operator: an object's first step may follow a crash mid-creation."""
         self.drift_seconds = drift_seconds
         self.clock = clock
         self.seen: Seen | None = None
+        self.new_owner = new_owner
         self.pause = FIRST_PAUSE
 
     def next_pause(self, progressed: bool) -> float:
@@ -72,6 +83,9 @@ class Memory:
 
     def recall(self, target: Target) -> Seen | None:
         """The previous step's view when it still holds for this spec; None: read it all."""
+        if self.new_owner:
+            self.new_owner = False  # once: a failed first step may have created something
+            return Seen(fingerprint(target), self.clock(), None, {}, new=True)
         seen = self.seen
         if seen is None or seen.fingerprint != fingerprint(target):
             return None
@@ -84,7 +98,7 @@ class Memory:
         target: Target,
         *,
         at: float,
-        network: Network,
+        network: Network | None,
         found: dict[str, Found | None],
         tasks: list[Task],
         started: list[str],

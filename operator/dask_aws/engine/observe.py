@@ -63,18 +63,25 @@ def observe(aws: Aws, target: Target, seen: Seen | None = None) -> Observed:
 
 
 def _recalled(aws: Aws, target: Target, seen: Seen) -> Observed:
-    place = Place(seen.network, refs(aws, target))
+    place = Place(seen.network or network.observe(aws, target), refs(aws, target))
     found: dict[str, Found | None] = {}
     for resource in RESOURCES:
         if resource.wanted(target):
-            found[resource.key] = seen.found.get(resource.key)
+            if seen.new and resource.given(target):
+                found[resource.key] = resource.observe(aws, target, place)
+            else:
+                found[resource.key] = seen.found.get(resource.key)
             place = resource.place_after(place, found[resource.key])
     cluster = found["cluster"]
-    tasks = ecs_tasks.observe_known(aws, target, cluster.id, seen.live) if cluster else []
+    tasks = (
+        ecs_tasks.observe_known(aws, target, cluster.id, seen.live)
+        if cluster and not seen.new
+        else []
+    )
     described = {t.arn for t in tasks}
     history = [t for t in seen.stopped if t.arn not in described]
     return Observed(
-        network=seen.network,
+        network=place.require_network(),
         refs=place.refs,
         found=found,
         tasks=sorted(tasks + history, key=lambda t: (not t.live, t.arn)),

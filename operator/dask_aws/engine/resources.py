@@ -56,6 +56,9 @@ class Resource:
     # What later rows learn from this one once it is found or made (an ARN with a random
     # suffix that a policy and the task definitions must name).
     refine: Callable[[Refs, Found | None], Refs] | None = None
+    # Whether the spec names the user's resource of this kind (never created nor deleted):
+    # a new owner's first step still checks that it exists.
+    given: Callable[[Target], bool] = lambda _: False
 
     def place_after(self, place: Place, found: Found | None) -> Place:
         if self.refine is None:
@@ -72,7 +75,9 @@ class _Placeless(Protocol):
     def tag(self, aws: Aws, found: Found, values: Mapping[str, str]) -> None: ...
 
 
-def _placeless(key: str, label: str, module: _Placeless) -> Resource:
+def _placeless(
+    key: str, label: str, module: _Placeless, given: Callable[[Target], bool]
+) -> Resource:
     return Resource(
         key=key,
         label=label,
@@ -80,6 +85,7 @@ def _placeless(key: str, label: str, module: _Placeless) -> Resource:
         ensure=lambda aws, target, _: module.ensure(aws, target),
         delete=module.delete,
         tag=module.tag,
+        given=given,
     )
 
 
@@ -92,6 +98,7 @@ def _role(kind: iam_roles.Kind) -> Resource:
         delete=iam_roles.delete,
         tag=iam_roles.tag,
         regional=False,
+        given=lambda target: iam_roles.user_arn(target, kind) is not None,
     )
 
 
@@ -118,7 +125,7 @@ def _tls_refs(refs: Refs, found: Found | None) -> Refs:
 
 
 RESOURCES: tuple[Resource, ...] = (
-    _placeless("cluster", "ECS cluster", ecs_cluster),
+    _placeless("cluster", "ECS cluster", ecs_cluster, lambda t: t.spec.cluster_arn is not None),
     Resource(
         key="tls-secret",
         label="TLS secret",
@@ -141,8 +148,9 @@ RESOURCES: tuple[Resource, ...] = (
         ),
         delete=security_group.delete,
         tag=security_group.tag,
+        given=lambda target: bool(target.spec.network.security_groups),
     ),
-    _placeless("log-group", "log group", log_group),
+    _placeless("log-group", "log group", log_group, lambda t: bool(t.spec.logs.group)),
     *(_task_definition(component) for component in tds.COMPONENTS),
 )
 KEYS = tuple(r.key for r in RESOURCES)
