@@ -83,7 +83,12 @@ def _implied(action: str, scope: str, by: Sequence[str], why: str, modes: frozen
 
 PERMISSIONS: dict[str, tuple[Need, ...]] = {
     "dask_aws.aws.network": (
-        Need("ec2:DescribeVpcs", "any", "find the default VPC or check network.vpc"),
+        Need(
+            "ec2:DescribeVpcs",
+            "any",
+            "find the default VPC or check network.vpc (and, for the library without "
+            "allowed_client_cidrs, the VPC's CIDR blocks)",
+        ),
         Need("ec2:DescribeSubnets", "any", "list the VPC's subnets or check network.subnets"),
     ),
     "dask_aws.aws.egress": (
@@ -398,7 +403,6 @@ PERMISSIONS: dict[str, tuple[Need, ...]] = {
         ),
     ),
     "dask_aws.cluster.reach": (
-        Need("ec2:DescribeVpcs", "any", "no allowed_client_cidrs: allow the VPC's CIDR blocks"),
         Need(
             "ecs:DescribeTasks",
             "task",
