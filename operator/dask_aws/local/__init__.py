@@ -33,6 +33,12 @@ Conventions of the data plane (what differs from a real Fargate task):
   container's process group, and any process carrying the server's `DASK_AWS_LOCAL_REAPER`
   marker (set in every container), once the server is gone, even by SIGKILL.
 - Output goes to the awslogs group/stream of the container's `logConfiguration`.
+- Start-up is instant by default (`--latency none`). `--latency aws` (`LocalAws(latency=
+  "aws")`) keeps each task PROVISIONING (ENI PRECREATED), then PENDING (ENI ATTACHED, image
+  pull) as long as Fargate does: lognormal draws, PROVISIONING median 10 s (clamped 3-45 s),
+  PENDING median 30 s (10-90 s), about 41 s to RUNNING at the median, from public
+  measurements listed in local/latency.py; seeded per task by `--latency-seed` and the
+  task's ordinal, so runs reproduce; `aws:0.1` scales every draw. Simulated mode too.
 
 Simulated mode (`--simulated`) runs no processes: tasks become RUNNING on loopback addresses
 where nothing listens, and StopTask stops them at once. Made for scale tests.

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from dask_aws.local.addresses import random_base
 from dask_aws.local.cli import CHECKIP_PATH, env_for
+from dask_aws.local.latency import LatencyProfile
 from dask_aws.local.quotas import DEFAULT_VCPU
 
 FaultKind = Literal["throttle", "5xx"]
@@ -56,6 +57,8 @@ class LocalAws:
         address_base: str | None = None,
         fargate_vcpu_quota: float = DEFAULT_VCPU,
         fargate_spot_vcpu_quota: float = DEFAULT_VCPU,
+        latency: str = "none",
+        latency_seed: int = 0,
     ) -> None:
         # A random 127.N.0.0 block per server: concurrent test sessions on one machine
         # rarely hand out the same task addresses (and the server skips taken ones).
@@ -69,6 +72,9 @@ class LocalAws:
         # The account's Fargate vCPU quotas per region (on-demand, Spot): local/quotas.py.
         self.fargate_vcpu_quota = fargate_vcpu_quota
         self.fargate_spot_vcpu_quota = fargate_spot_vcpu_quota
+        # How long each task stays PROVISIONING and PENDING: "none" (RUNNING at once),
+        # "aws" (Fargate's durations, drawn per task) or "aws:SCALE"; local/latency.py.
+        self.latency = LatencyProfile.parse(latency, latency_seed)
         self.port = 0
         self.pid: int | None = None
         self.log_path: Path | None = Path(log_path) if log_path is not None else None
@@ -116,6 +122,10 @@ class LocalAws:
             str(self.fargate_vcpu_quota),
             "--fargate-spot-vcpu-quota",
             str(self.fargate_spot_vcpu_quota),
+            "--latency",
+            str(self.latency),
+            "--latency-seed",
+            str(self.latency.seed),
         ]
         if self.simulated:
             command.append("--simulated")

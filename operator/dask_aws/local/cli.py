@@ -60,6 +60,16 @@ def add_up_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_VCPU,
         help="the account's Fargate Spot vCPU quota (L-36FBB829) per region",
     )
+    parser.add_argument(
+        "--latency",
+        default="none",
+        help="task start-up latency: none (default: RUNNING at once), aws (PROVISIONING and "
+        "PENDING last as long as Fargate's, drawn per task; see dask_aws.local.latency) or "
+        "aws:SCALE (every draw times SCALE, e.g. aws:0.1)",
+    )
+    parser.add_argument(
+        "--latency-seed", type=int, default=0, help="seed of the latency draws (default 0)"
+    )
     parser.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--log-level", default="WARNING", help=argparse.SUPPRESS)
@@ -87,6 +97,12 @@ def _watch_parent(parent_pid: int, done: threading.Event) -> None:
 
 
 def run_up(args: argparse.Namespace) -> int:
+    from dask_aws.local.latency import LatencyProfile
+
+    try:
+        latency = LatencyProfile.parse(args.latency, args.latency_seed)
+    except ValueError as exc:
+        raise SystemExit(f"--latency: {exc}") from None
     try:
         from dask_aws.local.server import LocalAwsServer
     except ModuleNotFoundError as exc:
@@ -116,6 +132,7 @@ def run_up(args: argparse.Namespace) -> int:
         address_base=args.address_base,
         fargate_vcpu_quota=args.fargate_vcpu_quota,
         fargate_spot_vcpu_quota=args.fargate_spot_vcpu_quota,
+        latency=latency,
     )
     if args.address_base.startswith("127.0."):
         raise SystemExit("--address-base must not be in 127.0.0.0/16")
@@ -126,6 +143,8 @@ def run_up(args: argparse.Namespace) -> int:
             with os.fdopen(args.ready_fd, "w") as ready:
                 ready.write(json.dumps({"port": server.port, "pid": os.getpid()}) + "\n")
         mode = "simulated (no processes)" if args.simulated else "processes"
+        if latency.active:
+            mode += f", latency {latency} seed {latency.seed}"
         print(f"dask-aws local AWS on {server.endpoint_url} ({mode}); Ctrl-C to stop.")
         print("Export:")
         for key, value in env.items():

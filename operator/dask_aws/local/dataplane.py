@@ -6,6 +6,11 @@ follows ECS: PROVISIONING (RunTask reply) -> PENDING -> RUNNING (processes start
 DEACTIVATING/STOPPING -> DEPROVISIONING -> STOPPED, with stopCode, stoppedReason, exit codes
 and timestamps. StopTask sends SIGTERM to every container's process group and SIGKILL after
 the container's `stopTimeout` (default: the server's `stop_timeout`).
+
+With a latency profile (local/latency.py) a task stays PROVISIONING (ENI attachment
+PRECREATED), then PENDING (ENI ATTACHED, image "pulling") for drawn durations before its
+processes start; one timer thread serves every waiting task, and StopTask during the wait
+stops the task at once, without it ever running.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from dask_aws.local import egress, specs, taskstate
 from dask_aws.local.addresses import AddressPool, ports_free
 from dask_aws.local.agent import TaskAgent
 from dask_aws.local.context import LocalContext
+from dask_aws.local.latency import Delays, LatencyProfile, Timers
 from dask_aws.local.logs import LogConfigError, LogShipper, LogSink
 from dask_aws.local.processes import ContainerProcess, ContainerStartError
 from dask_aws.local.reaper import Reaper
@@ -55,6 +61,9 @@ class TaskRuntime:
     stop_reason: str | None = None
     stop_timeout_override: float | None = None
     start_failure: str | None = None
+    # The latency profile's waits (None: starts at once); `waiting` while in them.
+    delays: Delays | None = None
+    waiting: bool = False
 
     @property
     def arn(self) -> str:
@@ -99,8 +108,12 @@ class DataPlane:
         address_base: str = "127.1.0.0",
         agent: TaskAgent | None = None,
         reaper: Reaper | None = None,
+        latency: LatencyProfile | None = None,
     ) -> None:
         self.context = context
+        self.latency = latency or LatencyProfile()
+        self.timers = Timers()
+        self._adopted = 0
         self.account = account
         self.simulated = simulated
         self.stop_timeout = stop_timeout
@@ -155,6 +168,8 @@ class DataPlane:
             launch_type=task.launch_type or "",
             workdir=self.workdir / task.task_arn.rsplit("/", 1)[-1],
         )
+        self._adopted += 1
+        runtime.delays = self.latency.delays(self._adopted)
         self.runtimes[runtime.arn] = runtime
         self.by_id[runtime.task_id] = runtime.arn
         self.context.after_response(lambda: self.launch(runtime))
@@ -170,7 +185,11 @@ class DataPlane:
         taskstate.stamp(task, "stopping_at")
         task.stop_code = runtime.stop_code
         task.stopped_reason = runtime.stop_reason
-        if self.simulated:
+        if runtime.waiting:
+            # PROVISIONING or PENDING under the latency profile: nothing runs yet.
+            runtime.waiting = False
+            self._finish(runtime)
+        elif self.simulated:
             exit_code = 137 if code == "EssentialContainerExited" else 0
             for container in task.containers:
                 runtime.exit_codes.setdefault(container.name, exit_code)
@@ -211,6 +230,40 @@ class DataPlane:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def launch(self, runtime: TaskRuntime) -> None:
+        delays = runtime.delays
+        if delays is not None and not self._closing:
+            with self.context.lock:
+                wait = not (runtime.stop_requested.is_set() or runtime.done.is_set())
+                runtime.waiting = wait
+            if wait:
+                self.timers.call_later(delays.provisioning, lambda: self._provisioned(runtime))
+                return
+        self._launch_now(runtime)
+
+    def _provisioned(self, runtime: TaskRuntime) -> None:
+        """The ENI is attached: PENDING (image pull) for the drawn time."""
+        assert runtime.delays is not None
+        with self.context.lock:
+            if not runtime.waiting:
+                return
+            task = runtime.task
+            attachment = taskstate.eni_attachment(task)
+            if attachment is not None:
+                attachment["status"] = "ATTACHED"
+            task.connectivity = "CONNECTED"
+            taskstate.stamp(task, "connectivity_at")
+            taskstate.set_status(task, "PENDING")
+            taskstate.stamp(task, "pull_started_at")
+        self.timers.call_later(runtime.delays.pending, lambda: self._pulled(runtime))
+
+    def _pulled(self, runtime: TaskRuntime) -> None:
+        with self.context.lock:
+            if not runtime.waiting:
+                return
+            runtime.waiting = False
+        self._launch_now(runtime)
+
+    def _launch_now(self, runtime: TaskRuntime) -> None:
         if self._closing:
             with self.context.lock:
                 runtime.request_stop("UserInitiated", "Local AWS shutting down")
@@ -231,8 +284,9 @@ class DataPlane:
         thread = threading.Thread(
             target=self._supervise, args=(runtime,), name=f"task-{runtime.task_id}", daemon=True
         )
-        self._threads = [t for t in self._threads if t.is_alive()]
-        self._threads.append(thread)
+        with self.context.lock:  # launched from request threads and the latency timers
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
         thread.start()
 
     def _set_running(self, runtime: TaskRuntime) -> None:
@@ -271,7 +325,8 @@ class DataPlane:
         with self.context.lock:
             if runtime.stop_requested.is_set():
                 return False
-            taskstate.set_status(task, "PENDING")
+            if task.last_status != "PENDING":
+                taskstate.set_status(task, "PENDING")
             taskstate.stamp(task, "pull_started_at")
             reason = self._cannot_get_out(runtime)
             if reason is not None:
@@ -502,6 +557,10 @@ class DataPlane:
                     "lastStatus": r.task.last_status,
                     "stopCode": r.stop_code,
                     "exitCodes": dict(r.exit_codes),
+                    # The latency profile's draws for this task (seconds), or None.
+                    "latency": None
+                    if r.delays is None
+                    else {"provisioning": r.delays.provisioning, "pending": r.delays.pending},
                 }
                 for r in self.runtimes.values()
             ]
@@ -520,6 +579,7 @@ class DataPlane:
         """Stop every task: SIGTERM all process groups, SIGKILL after `timeout`."""
         self._closing = True
         grace = self.stop_timeout if timeout is None else timeout
+        self.timers.close()
         with self.context.lock:
             runtimes = [r for r in self.runtimes.values() if not r.done.is_set()]
             for runtime in runtimes:

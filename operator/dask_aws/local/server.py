@@ -34,6 +34,7 @@ from dask_aws.local.agent import TaskAgent
 from dask_aws.local.context import LocalContext, active, set_active
 from dask_aws.local.control import ControlApp
 from dask_aws.local.dataplane import DataPlane
+from dask_aws.local.latency import LatencyProfile
 from dask_aws.local.logs import LogShipper
 from dask_aws.local.middleware import LocalMiddleware, remember_exception
 from dask_aws.local.reaper import Reaper
@@ -58,7 +59,15 @@ class LocalAwsServer:
         address_base: str = "127.1.0.0",
         fargate_vcpu_quota: float = quotas.DEFAULT_VCPU,
         fargate_spot_vcpu_quota: float = quotas.DEFAULT_VCPU,
+        latency: LatencyProfile | str | None = None,
+        latency_seed: int = 0,
     ) -> None:
+        # How long tasks stay PROVISIONING and PENDING (local/latency.py); default none.
+        self.latency = (
+            latency
+            if isinstance(latency, LatencyProfile)
+            else LatencyProfile.parse(latency, latency_seed)
+        )
         self.address_base = address_base
         self.fargate_vcpu_quota = fargate_vcpu_quota
         self.fargate_spot_vcpu_quota = fargate_spot_vcpu_quota
@@ -113,6 +122,7 @@ class LocalAwsServer:
             address_base=self.address_base,
             agent=self.agent,
             reaper=self.reaper,
+            latency=self.latency,
         )
         context.attach(self.dataplane)
         app = LocalMiddleware(
@@ -133,7 +143,12 @@ class LocalAwsServer:
         )
         self._thread.start()
         atexit.register(self._atexit_guard)
-        logger.info("local AWS listening on %s (simulated=%s)", self.endpoint_url, self.simulated)
+        logger.info(
+            "local AWS listening on %s (simulated=%s, latency=%s)",
+            self.endpoint_url,
+            self.simulated,
+            self.latency,
+        )
         return self
 
     def stop(self) -> None:
