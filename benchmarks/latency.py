@@ -19,11 +19,8 @@ import datetime
 import importlib.metadata as metadata
 import os
 import platform
-import queue
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -35,13 +32,13 @@ from benchmarks.scale_up import (
     DRIVER,
     IMPLS,
     PEER_PYTHON,
-    ROOT,
     _git,
     _next_event,
-    _reader,
     _table,
+    driver_env,
     ensure_peer,
     legacy_entry_points,
+    spawn,
 )
 from dask_aws.local import LocalAws
 
@@ -97,31 +94,11 @@ def run_one(impl: str, workers: int, latency: str, seed: int, timeout: float, sh
     with LatencyAws(latency, seed, shims) as aws:
         # As in benchmarks/scale_up.py: AWS's default account setting, for both.
         aws.client("ecs").put_account_setting(name="taskLongArnFormat", value="enabled")
-        env = {
-            **os.environ,
-            **aws.local.env(),
-            "PYTHONUNBUFFERED": "1",
-            "DASK_AWS_LOOPBACK_ONLY": "1",
-        }
-        for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-            env.pop(key, None)
+        env = driver_env(aws.local.env())
         with tempfile.TemporaryFile("w+") as stderr:
             start = aws.mark()
-            child = subprocess.Popen(
-                [
-                    *(python, str(DRIVER), "--impl", impl, "--workers", str(workers)),
-                    *("--timeout", str(timeout)),
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                text=True,
-                env=env,
-                cwd=ROOT,
-            )
-            assert child.stdin is not None and child.stdout is not None
-            lines: queue.Queue[str | None] = queue.Queue()
-            threading.Thread(target=_reader, args=(child.stdout, lines), daemon=True).start()
+            argv = [python, str(DRIVER), "--impl", impl, "--workers", str(workers)]
+            child, lines = spawn([*argv, "--timeout", str(timeout)], env, stderr)
             try:
                 ready = _next_event(lines, timeout + 60)
                 result.calls = aws.calls(start, aws.mark())

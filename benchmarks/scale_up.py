@@ -120,6 +120,34 @@ def _reader(stream: IO[str], lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
+def driver_env(local_env: dict[str, str]) -> dict[str, str]:
+    """A child's environment: this one, pointed at the local AWS, without the caller's
+    own AWS profile or session (the local AWS's testing keys only)."""
+    env = {**os.environ, **local_env, "PYTHONUNBUFFERED": "1", "DASK_AWS_LOOPBACK_ONLY": "1"}
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        env.pop(key, None)
+    return env
+
+
+def spawn(
+    argv: list[str], env: dict[str, str], stderr: IO[str]
+) -> tuple[subprocess.Popen[str], queue.Queue[str | None]]:
+    """A child that answers on stdout (BENCH lines), and the queue its lines arrive in."""
+    child = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_reader, args=(child.stdout, lines), daemon=True).start()
+    return child, lines
+
+
 def _next_event(lines: queue.Queue[str | None], timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
@@ -164,31 +192,11 @@ def run_cluster(
         if long_arn:
             aws.client("ecs").put_account_setting(name="taskLongArnFormat", value="enabled")
         before = snapshot(aws)
-        env = {
-            **os.environ,
-            **aws.local.env(),
-            "PYTHONUNBUFFERED": "1",
-            "DASK_AWS_LOOPBACK_ONLY": "1",
-        }
-        for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-            env.pop(key, None)
+        env = driver_env(aws.local.env())
         with tempfile.TemporaryFile("w+") as stderr:
             start_mark = aws.mark()
-            child = subprocess.Popen(
-                [
-                    *(python, str(DRIVER), "--impl", impl, "--workers", str(workers)),
-                    *("--timeout", str(timeout)),
-                ],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                text=True,
-                env=env,
-                cwd=ROOT,
-            )
-            assert child.stdin is not None and child.stdout is not None
-            lines: queue.Queue[str | None] = queue.Queue()
-            threading.Thread(target=_reader, args=(child.stdout, lines), daemon=True).start()
+            argv = [python, str(DRIVER), "--impl", impl, "--workers", str(workers)]
+            child, lines = spawn([*argv, "--timeout", str(timeout)], env, stderr)
             try:
                 ready = _next_event(lines, timeout + 60)
                 ready_mark = aws.mark()
@@ -231,21 +239,8 @@ def run_floor(workers: int, timeout: float, calls: CallFloor) -> Run:
     run = Run(FLOOR, workers, start_calls=calls.start, close_calls=calls.close)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with tempfile.TemporaryFile("w+") as stderr:
-        child = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "benchmarks.floor", "--workers", str(workers)),
-                *("--timeout", str(timeout)),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            env=env,
-            cwd=ROOT,
-        )
-        assert child.stdin is not None and child.stdout is not None
-        lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=_reader, args=(child.stdout, lines), daemon=True).start()
+        argv = [sys.executable, "-m", "benchmarks.floor", "--workers", str(workers)]
+        child, lines = spawn([*argv, "--timeout", str(timeout)], env, stderr)
         try:
             ready = _next_event(lines, timeout + 60)
             if ready["event"] != "ready":

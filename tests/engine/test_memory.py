@@ -3,12 +3,12 @@ error, and once the drift period has passed, which then repairs drift (engine/me
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import Counter
 from typing import Any
 
 from dask_aws.aws.found import Target
+from dask_aws.aws.iam_roles import TRUST_POLICY as TRUST
 from dask_aws.engine.memory import Memory
 from dask_aws.engine.reconcile import Result, reconcile
 from dask_aws.spec import DaskAwsClusterSpec
@@ -180,18 +180,6 @@ def test_while_tasks_start_the_pause_is_short_then_grows() -> None:
     assert memory.next_pause(True) == 0.25
 
 
-TRUST = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-)
 OWN_READS = {
     "DescribeClusters",
     "DescribeSecret",

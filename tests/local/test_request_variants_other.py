@@ -18,22 +18,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from dask_aws.aws.iam_roles import TRUST_POLICY as TRUST
 from dask_aws.local import LocalAws
 from tests.fixtures.local_aws import boto_session
 from tests.local.helpers import unique
 
-TRUST = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-)
 POLICY = json.dumps(
     {
         "Version": "2012-10-17",
