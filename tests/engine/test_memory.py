@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 from dask_aws.aws.found import Target
 from dask_aws.aws.iam_roles import TRUST_POLICY as TRUST
@@ -13,8 +16,15 @@ from dask_aws.engine.memory import Memory
 from dask_aws.engine.reconcile import Result, reconcile
 from dask_aws.spec import DaskAwsClusterSpec
 from tests.fixtures.aws_clients import CallLog, aws_for
-from tests.fixtures.engine import target
+from tests.fixtures.engine import Cleanup, target
 from tests.fixtures.polling import wait_for
+
+
+@pytest.fixture
+def cleanup() -> Iterator[Cleanup]:
+    made = Cleanup()
+    yield made
+    made.delete_all()
 
 
 class Clock:
@@ -47,9 +57,12 @@ def with_spec(tgt: Target, **changes: Any) -> Target:
     return Target(tgt.owner, DaskAwsClusterSpec.model_validate(data))
 
 
-def test_a_quiet_step_reads_only_the_tasks(local_aws_simulated: Any) -> None:
+def test_a_quiet_step_reads_only_the_tasks(local_aws_simulated: Any, cleanup: Cleanup) -> None:
     aws, log = aws_for(local_aws_simulated.endpoint_url)
-    tgt, memory = target("quiet", workers={"replicas": 3, "cpu": 1024, "memory": 2048}), Memory()
+    tgt, memory = (
+        cleanup(aws, target("quiet", workers={"replicas": 3, "cpu": 1024, "memory": 2048})),
+        Memory(),
+    )
     converge(aws, tgt, memory)
     full = log.since(0)
     assert full["GetRole"] >= 2 and full["DescribeSecurityGroups"] >= 1
@@ -58,9 +71,11 @@ def test_a_quiet_step_reads_only_the_tasks(local_aws_simulated: Any) -> None:
         assert quiet_calls(aws, log, tgt, memory) == Counter({"ListTasks": 1, "DescribeTasks": 1})
 
 
-def test_scaling_is_not_a_reason_to_read_the_roles_again(local_aws_simulated: Any) -> None:
+def test_scaling_is_not_a_reason_to_read_the_roles_again(
+    local_aws_simulated: Any, cleanup: Cleanup
+) -> None:
     aws, log = aws_for(local_aws_simulated.endpoint_url)
-    tgt, memory = target("scale"), Memory()
+    tgt, memory = cleanup(aws, target("scale")), Memory()
     converge(aws, tgt, memory)
     mark = log.mark()
     converge(aws, with_spec(tgt, workers={"replicas": 4, "cpu": 1024, "memory": 2048}), memory)
@@ -69,19 +84,21 @@ def test_scaling_is_not_a_reason_to_read_the_roles_again(local_aws_simulated: An
     assert not {c for c in calls if c.startswith(("GetRole", "DescribeSecurityGroups"))}
 
 
-def test_a_spec_change_reads_everything_again(local_aws_simulated: Any) -> None:
+def test_a_spec_change_reads_everything_again(local_aws_simulated: Any, cleanup: Cleanup) -> None:
     aws, log = aws_for(local_aws_simulated.endpoint_url)
-    tgt, memory = target("changed"), Memory()
+    tgt, memory = cleanup(aws, target("changed")), Memory()
     converge(aws, tgt, memory)
     mark = log.mark()
     converge(aws, with_spec(tgt, tags={"team": "a"}), memory)
     assert log.since(mark)["GetRole"] >= 2
 
 
-def test_a_deleted_rule_is_repaired_after_the_drift_period(local_aws_simulated: Any) -> None:
+def test_a_deleted_rule_is_repaired_after_the_drift_period(
+    local_aws_simulated: Any, cleanup: Cleanup
+) -> None:
     aws, log = aws_for(local_aws_simulated.endpoint_url)
     clock = Clock()
-    tgt, memory = target("drift"), Memory(drift_seconds=600, clock=clock)
+    tgt, memory = cleanup(aws, target("drift")), Memory(drift_seconds=600, clock=clock)
     ready = converge(aws, tgt, memory)
     group = ready.status.aws.security_group_id
     assert group is not None
@@ -105,10 +122,12 @@ def test_a_deleted_rule_is_repaired_after_the_drift_period(local_aws_simulated: 
     assert quiet_calls(aws, log, tgt, memory) == Counter({"ListTasks": 1, "DescribeTasks": 1})
 
 
-def test_a_spec_may_shorten_its_own_drift_period(local_aws_simulated: Any) -> None:
+def test_a_spec_may_shorten_its_own_drift_period(
+    local_aws_simulated: Any, cleanup: Cleanup
+) -> None:
     aws, log = aws_for(local_aws_simulated.endpoint_url)
     clock = Clock()
-    tgt = target("short", driftPeriodSeconds=60)
+    tgt = cleanup(aws, target("short", driftPeriodSeconds=60))
     memory = Memory(drift_seconds=600, clock=clock)
     converge(aws, tgt, memory)
     clock.now += 61
@@ -119,9 +138,13 @@ def test_a_spec_may_shorten_its_own_drift_period(local_aws_simulated: Any) -> No
 
 def test_a_task_stopped_between_quiet_steps_is_replaced_at_once(
     local_aws_simulated: Any,
+    cleanup: Cleanup,
 ) -> None:
     aws, log = aws_for(local_aws_simulated.endpoint_url)
-    tgt, memory = target("lost", workers={"replicas": 2, "cpu": 1024, "memory": 2048}), Memory()
+    tgt, memory = (
+        cleanup(aws, target("lost", workers={"replicas": 2, "cpu": 1024, "memory": 2048})),
+        Memory(),
+    )
     ready = converge(aws, tgt, memory)
     cluster = ready.status.aws.cluster_arn
     workers = [
@@ -139,9 +162,11 @@ def test_a_task_stopped_between_quiet_steps_is_replaced_at_once(
     assert [e.reason for e in result.events] == ["WorkersStarted"]
 
 
-def test_an_aws_error_makes_the_next_step_read_everything(local_aws_simulated: Any) -> None:
+def test_an_aws_error_makes_the_next_step_read_everything(
+    local_aws_simulated: Any, cleanup: Cleanup
+) -> None:
     aws, log = aws_for(local_aws_simulated.endpoint_url)
-    tgt, memory = target("gone"), Memory()
+    tgt, memory = cleanup(aws, target("gone")), Memory()
     ready = converge(aws, tgt, memory)
     cluster = ready.status.aws.cluster_arn
     assert cluster is not None
@@ -162,9 +187,10 @@ def test_an_aws_error_makes_the_next_step_read_everything(local_aws_simulated: A
 
 def test_the_step_that_sees_the_scheduler_running_starts_the_workers(
     local_aws_simulated: Any,
+    cleanup: Cleanup,
 ) -> None:
     aws, _ = aws_for(local_aws_simulated.endpoint_url)
-    tgt, memory = target("prompt"), Memory()
+    tgt, memory = cleanup(aws, target("prompt")), Memory()
     steps: list[Result] = []
     while not (steps and steps[-1].ready):
         steps.append(reconcile(aws, tgt, memory=memory))
@@ -191,9 +217,11 @@ OWN_READS = {
 }
 
 
-def test_a_new_owners_first_step_looks_for_nothing_of_its_own(local_aws_simulated: Any) -> None:
+def test_a_new_owners_first_step_looks_for_nothing_of_its_own(
+    local_aws_simulated: Any, cleanup: Cleanup
+) -> None:
     aws, log = aws_for(local_aws_simulated.endpoint_url)
-    tgt = target("fresh")
+    tgt = cleanup(aws, target("fresh"))
     first = reconcile(aws, tgt, memory=Memory(new_owner=True))
     assert first.error is None and first.created
     calls = log.since(0)
@@ -202,21 +230,25 @@ def test_a_new_owners_first_step_looks_for_nothing_of_its_own(local_aws_simulate
     assert calls["RunTask"] == 1
 
 
-def test_a_new_owner_still_checks_what_the_spec_names(local_aws_simulated: Any) -> None:
+def test_a_new_owner_still_checks_what_the_spec_names(
+    local_aws_simulated: Any, cleanup: Cleanup
+) -> None:
     aws, log = aws_for(local_aws_simulated.endpoint_url)
     role = "arn:aws:iam::123456789012:role/not-there"
     first = reconcile(
-        aws, target("named", iam={"taskRoleArn": role}), memory=Memory(new_owner=True)
+        aws, cleanup(aws, target("named", iam={"taskRoleArn": role})), memory=Memory(new_owner=True)
     )
     assert first.error is not None and first.error.reason == "RoleNotFound"
     assert log.since(0)["GetRole"] == 1
 
 
-def test_after_a_failed_first_step_a_new_owner_reads_everything(local_aws_simulated: Any) -> None:
+def test_after_a_failed_first_step_a_new_owner_reads_everything(
+    local_aws_simulated: Any, cleanup: Cleanup
+) -> None:
     aws, log = aws_for(local_aws_simulated.endpoint_url)
     name = f"later-{uuid.uuid4().hex[:8]}"
     role = f"arn:aws:iam::123456789012:role/{name}"
-    tgt, memory = target("retry", iam={"taskRoleArn": role}), Memory(new_owner=True)
+    tgt, memory = cleanup(aws, target("retry", iam={"taskRoleArn": role})), Memory(new_owner=True)
     assert reconcile(aws, tgt, memory=memory).error is not None
     aws.iam.create_role(RoleName=name, AssumeRolePolicyDocument=TRUST)
     mark = log.mark()
