@@ -288,6 +288,7 @@ def run_simulated(workers: int, timeout: float) -> SimRun:
 
     from dask_aws.aws.clients import Aws
     from dask_aws.engine.delete import delete
+    from dask_aws.engine.memory import Memory
     from dask_aws.engine.reconcile import reconcile
 
     sim = SimRun(workers)
@@ -306,9 +307,10 @@ def run_simulated(workers: int, timeout: float) -> SimRun:
         )
         start_mark = aws.mark()
         started = time.monotonic()
-        # As FargateCluster and the operator drive it: again after requeue_after.
+        # As FargateCluster drives it: a memory for a new owner, again after requeue_after.
+        memory = Memory(new_owner=True)
         while True:
-            result = reconcile(engine_aws, tgt)
+            result = reconcile(engine_aws, tgt, memory=memory)
             sim.steps += 1
             if result.error is not None:
                 sim.error = result.error.message
@@ -324,8 +326,10 @@ def run_simulated(workers: int, timeout: float) -> SimRun:
         sim.start_calls = aws.calls(start_mark, ready_mark)
         sim.client_side_agrees = client_side == sim.start_calls
         started = time.monotonic()
+        # As FargateCluster's close(): what the last good step recorded, nothing looked for.
+        known = result.status.aws.created
         while True:
-            outcome = delete(engine_aws, tgt)
+            outcome = delete(engine_aws, tgt, known, discover=False)
             if outcome.done or time.monotonic() - started > timeout:
                 break
             time.sleep(2.0)
