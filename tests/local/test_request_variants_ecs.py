@@ -120,6 +120,12 @@ SPREAD = [{"type": "spread", "field": "attribute:ecs.availability-zone"}]
 BINPACK = [{"type": "binpack", "field": "memory"}]
 RANDOM = [{"type": "random"}]
 CLIENT, INVALID = "ClientException", "InvalidParameterException"
+WINDOWS = {"cpuArchitecture": "X86_64", "operatingSystemFamily": "WINDOWS_SERVER_2022_CORE"}
+ARM64_WINDOWS = {"cpuArchitecture": "ARM64", "operatingSystemFamily": "WINDOWS_SERVER_2022_CORE"}
+# RegisterTaskDefinition's wording for ephemeralStorage out of 21..200, as quoted where it was
+# met (guardian/cdk#1101 and others; local/validation_platform.py).
+STORAGE_MIN = "EphemeralStorage size should be at least 21"
+STORAGE_MAX = "EphemeralStorage size should be at most 200"
 
 # fmt: off
 REGISTER: list[Row] = [
@@ -149,6 +155,13 @@ REGISTER: list[Row] = [
     Row("runtime-platform-x86-linux", fargate(runtimePlatform=X86_LINUX)),
     Row("ec2-member-of-constraint", ec2(placementConstraints=MEMBER_OF)),
     Row("ephemeral-storage", fargate(ephemeralStorage={"sizeInGiB": 50})),
+    Row("ephemeral-storage-minimum-21", fargate(ephemeralStorage={"sizeInGiB": 21})),
+    Row("ephemeral-storage-maximum-200", fargate(ephemeralStorage={"sizeInGiB": 200})),
+    # Takes effect on Fargate only, yet AWS registers it for EC2 (aws/amazon-ecs-agent#4520).
+    Row("ec2-ephemeral-storage-accepted", ec2(ephemeralStorage={"sizeInGiB": 30})),
+    Row("runtime-platform-linux-only", fargate(runtimePlatform={"operatingSystemFamily": "LINUX"})),
+    Row("runtime-platform-windows-x86",
+        fargate(runtimePlatform=WINDOWS, cpu="1024", memory="2048")),
     # -- refused ---------------------------------------------------------------------------
     # ContainerDefinition.memory must be >= memoryReservation; AWS's message not found.
     Row("memory-below-reservation", ec2(c(memory=128, memoryReservation=256)), error=(CLIENT, "")),
@@ -170,6 +183,18 @@ REGISTER: list[Row] = [
     Row("aws-prefixed-tag", fargate(tags=tags(1, "aws:")), error=(INVALID, "")),
     Row("fargate-bridge-network", fargate(networkMode="bridge"),
         error=(CLIENT, "Fargate only supports network mode 'awsvpc'")),
+    Row("ephemeral-storage-20", fargate(ephemeralStorage={"sizeInGiB": 20}),
+        error=(CLIENT, STORAGE_MIN)),
+    Row("ephemeral-storage-201", fargate(ephemeralStorage={"sizeInGiB": 201}),
+        error=(CLIENT, STORAGE_MAX)),
+    # Outside the API's enums (CPUArchitecture, OSFamily); AWS's wording not found: code only.
+    Row("runtime-platform-unknown-architecture",
+        fargate(runtimePlatform={"cpuArchitecture": "AMD64"}), error=(CLIENT, "")),
+    Row("runtime-platform-unknown-os",
+        fargate(runtimePlatform={"operatingSystemFamily": "UBUNTU"}), error=(CLIENT, "")),
+    # Fargate runs ARM64 with Linux only; AWS's wording not found: code only.
+    Row("fargate-arm64-windows", fargate(runtimePlatform=ARM64_WINDOWS, cpu="1024",
+        memory="2048"), error=(CLIENT, "")),
 ]
 
 RUN: list[Row] = [
@@ -197,6 +222,13 @@ RUN: list[Row] = [
         run={"capacityProviderStrategy": FARGATE_SPOT, "launchType": None},
         check=lambda t: t["capacityProviderName"] == "FARGATE_SPOT"),
     Row("runtime-platform-arm64", fargate(runtimePlatform=ARM64), run={}),
+    # Fargate Spot runs Linux ARM64 since 2024 (API_CapacityProviderStrategyItem).
+    Row("runtime-platform-arm64-on-fargate-spot", fargate(runtimePlatform=ARM64),
+        run={"capacityProviderStrategy": FARGATE_SPOT, "launchType": None},
+        check=lambda t: t["capacityProviderName"] == "FARGATE_SPOT"),
+    Row("ephemeral-storage-override", fargate(),
+        run={"overrides": {"ephemeralStorage": {"sizeInGiB": 50}}},
+        check=lambda t: t["overrides"]["ephemeralStorage"] == {"sizeInGiB": 50}),
     Row("depends-on-start", fargate(dep("START"), SIDE), run={}),
     Row("started-by-and-group", fargate(), run={"startedBy": "me", "group": "g"},
         check=lambda t: (t["startedBy"], t["group"]) == ("me", "g")),
@@ -229,6 +261,12 @@ RUN: list[Row] = [
         error=(INVALID, "Override for container named ghost is not a")),
     Row("too-many-tags", fargate(), run={"tags": tags(51)}, error=(INVALID, "")),
     Row("aws-prefixed-tag", fargate(), run={"tags": tags(1, "AWS:")}, error=(INVALID, "")),
+    # The override's bounds are the task definition's (API_TaskOverride); wording not found.
+    Row("ephemeral-storage-override-201", fargate(),
+        run={"overrides": {"ephemeralStorage": {"sizeInGiB": 201}}}, error=(INVALID, "")),
+    # Fargate Spot runs no Windows tasks (developer guide); AWS's wording not found.
+    Row("windows-on-fargate-spot", fargate(runtimePlatform=WINDOWS, cpu="1024", memory="2048"),
+        run={"capacityProviderStrategy": FARGATE_SPOT, "launchType": None}, error=(INVALID, "")),
 ]
 
 OTHER: list[Row] = [

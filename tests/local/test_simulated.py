@@ -101,4 +101,8 @@ def test_state_manager_and_reset_cannot_strand_tasks() -> None:
             urllib.request.Request(f"{aws.endpoint_url}/moto-api/reset", method="POST"), timeout=10
         ).close()
         assert aws.tasks() == []
-        assert aws._call("GET", "faults") == {"failNext": {}, "capacity": []}
+        assert aws._call("GET", "faults") == {
+            "failNext": {},
+            "capacity": [],
+            "spotAvailable": True,
+        }

@@ -46,9 +46,13 @@ def test_addresses_skip_network_and_broadcast_octets() -> None:
         ),
         (["dask", "worker", "tcp://a:8786"], ["dask", "worker", "tcp://a:8786", "--host", "IP"]),
         (["dask-worker", "tcp://a:8786"], ["dask-worker", "tcp://a:8786", "--host", "IP"]),
-        (
+        (  # no dask-cuda here: the local environment stands in for a RAPIDS image
             ["dask", "cuda", "worker", "tcp://a:8786"],
-            ["dask", "cuda", "worker", "tcp://a:8786", "--host", "IP"],
+            ["dask", "worker", "tcp://a:8786", "--host", "IP"],
+        ),
+        (
+            ["sh", "-c", 'exec "$@"', "sh", "dask", "cuda", "worker"],
+            ["sh", "-c", 'exec "$@"', "sh", "dask", "worker", "--host", "IP"],
         ),
         (["sh", "-c", "dask scheduler"], ["sh", "-c", "dask scheduler"]),
         (  # a wrapper that execs "$@": the Dask command after it is bound

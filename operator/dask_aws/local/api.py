@@ -294,6 +294,35 @@ class LocalAws:
             "POST", "faults/capacity", {"count": count, "capacityProvider": capacity_provider}
         )
 
+    def set_spot_capacity(self, available: bool) -> None:
+        """Whether Fargate Spot has capacity: False makes every task RunTask puts on
+        FARGATE_SPOT a `failures` entry (AWS's reason for missing capacity) until set back;
+        FARGATE (on-demand) still starts. `clear_faults` sets it back too."""
+        self._call("POST", "faults/spot-capacity", {"available": bool(available)})
+
+    def add_container_instances(
+        self,
+        cluster: str,
+        count: int = 1,
+        cpu: int = 4096,
+        memory: int = 16384,
+        gpus: int = 0,
+        architecture: str = "x86_64",
+    ) -> list[str]:
+        """Register `count` container instances of this size with `cluster` (EC2 launch
+        type): their ARNs. `gpus` adds a GPU resource with that many GPU ids; architecture
+        is "x86_64" or "arm64" (attribute ecs.cpu-architecture). See local/fleet.py."""
+        body = {
+            "cluster": cluster,
+            "count": count,
+            "cpu": cpu,
+            "memory": memory,
+            "gpus": gpus,
+            "architecture": architecture,
+        }
+        arns: list[str] = self._call("POST", "container-instances", body)["containerInstanceArns"]
+        return arns
+
     def clear_faults(self) -> None:
         self._call("POST", "faults/clear", {})
 

@@ -13,7 +13,11 @@ POST /_local/tasks/kill             {"taskArn": ARN, "spot": false}
 POST /_local/faults/fail-next       {"operation": "ecs:RunTask", "count": 1,
                                      "kind": "throttle"|"5xx"}
 POST /_local/faults/capacity        {"count": 1, "capacityProvider": "FARGATE_SPOT"|null}
+POST /_local/faults/spot-capacity   {"available": false}  (FARGATE_SPOT has no capacity)
 POST /_local/faults/clear
+POST /_local/container-instances    {"cluster": NAME, "count": 1, "cpu": 4096,
+                                     "memory": 16384, "gpus": 0, "architecture": "x86_64"}
+                                    -> {"containerInstanceArns": [...]}
 POST /_local/quotas                 {"fargateOnDemandVcpu": 6, "fargateSpotVcpu": 6} (or the
                                      quota codes L-3032A538 / L-36FBB829 as keys)
 POST /_local/server-errors/take     the 5xx recorded so far, forgetting them
@@ -26,7 +30,28 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from moto.core.exceptions import JsonRESTError
+
+from dask_aws.local import fleet
 from dask_aws.local.context import LocalContext
+
+
+def add_container_instances(context: LocalContext, body: dict[str, Any]) -> list[str]:
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.ec2.models import ec2_backends
+    from moto.ecs.models import ecs_backends
+
+    with context.lock:  # moto's backends are shared with the request threads
+        return fleet.add_container_instances(
+            ecs_backends[DEFAULT_ACCOUNT_ID][context.region],
+            ec2_backends[DEFAULT_ACCOUNT_ID][context.region],
+            str(body["cluster"]),
+            int(body.get("count", 1)),
+            int(body.get("cpu", 4096)),
+            int(body.get("memory", 16384)),
+            int(body.get("gpus", 0)),
+            str(body.get("architecture", "x86_64")),
+        )
 
 
 def _reply(start_response: Any, status: int, payload: object) -> Iterable[bytes]:
@@ -70,6 +95,8 @@ class ControlApp:
             return _reply(start_response, 400, {"error": str(exc)})
         except KeyError as exc:
             return _reply(start_response, 404, {"error": str(exc)})
+        except JsonRESTError as exc:  # e.g. ClusterNotFoundException: the caller's mistake
+            return _reply(start_response, 400, {"error": exc.code, "message": exc.message})
 
     def _route(
         self, method: str, path: str, environ: dict[str, Any], start_response: Any
@@ -122,6 +149,12 @@ class ControlApp:
                 return _reply(start_response, 200, context.quotas.describe())
             if path == "/_local/server-errors/take":
                 return _reply(start_response, 200, context.server_errors.describe(clear=True))
+            if path == "/_local/faults/spot-capacity":
+                context.faults.set_spot_capacity(bool(body["available"]))
+                return _reply(start_response, 200, {"ok": True})
+            if path == "/_local/container-instances":
+                arns = add_container_instances(context, body)
+                return _reply(start_response, 200, {"containerInstanceArns": arns})
             if path == "/_local/faults/clear":
                 context.faults.clear()
                 return _reply(start_response, 200, {"ok": True})

@@ -4,8 +4,13 @@ Process mode runs each container as a local process group bound to the task's lo
 address; simulated mode runs nothing and only moves the task through its states. Status
 follows ECS: PROVISIONING (RunTask reply) -> PENDING -> RUNNING (processes started) ->
 DEACTIVATING/STOPPING -> DEPROVISIONING -> STOPPED, with stopCode, stoppedReason, exit codes
-and timestamps. StopTask sends SIGTERM to every container's process group and SIGKILL after
-the container's `stopTimeout` (default: the server's `stop_timeout`).
+and timestamps. StopTask sends SIGTERM to every container's main process and SIGKILL to its
+whole process group after the container's `stopTimeout` (default: the server's
+`stop_timeout`), as `docker stop` does (local/stopping.py). A Spot interruption
+(`kill(arn, spot=True)`) does the same with stopCode SpotInterruption, the task staying
+RUNNING (desiredStatus STOPPED) until its containers have exited. Tasks RunTask placed on a
+container instance (EC2 launch type, local/fleet.py) give their CPU, memory and GPUs back
+when they reach STOPPED.
 
 With a latency profile (local/latency.py) a task stays PROVISIONING (ENI attachment
 PRECREATED), then PENDING (ENI ATTACHED, image "pulling") for drawn durations before its
@@ -25,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dask_aws.local import egress, specs, taskstate
+from dask_aws.local import egress, fleet, specs, stopping, taskstate
 from dask_aws.local.addresses import AddressPool, ports_free
 from dask_aws.local.agent import TaskAgent
 from dask_aws.local.context import LocalContext
@@ -194,7 +199,7 @@ class DataPlane:
             for container in task.containers:
                 runtime.exit_codes.setdefault(container.name, exit_code)
             self._finish(runtime)
-        elif task.last_status == "RUNNING":
+        elif task.last_status == "RUNNING" and code != "SpotInterruption":
             taskstate.set_status(task, "DEACTIVATING")
 
     # -- fault injection ---------------------------------------------------------------------
@@ -207,7 +212,7 @@ class DataPlane:
             if runtime.done.is_set():
                 return
             if spot:
-                runtime.stop_timeout_override = self.stop_timeout
+                # Each container keeps its own stopTimeout (Fargate: at most 120 s).
                 self.stop(runtime.arn, "SpotInterruption")
                 return
             target = next(
@@ -409,6 +414,11 @@ class DataPlane:
                 {**base, **agent_env},
                 lambda ref: resolve_secret(ref, runtime.account, runtime.region),
             )
+            container = runtime.container(name)
+            gpu_ids = getattr(container, "gpu_ids", None) if container is not None else None
+            if gpu_ids:
+                # The ECS agent hands a container its GPUs through this variable.
+                env["NVIDIA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
             options = specs.awslogs_options(definition)
             sink = None
             if options is not None and self.logs is not None:
@@ -450,35 +460,25 @@ class DataPlane:
     def _stop_processes(self, runtime: TaskRuntime) -> None:
         with self.context.lock:
             task = runtime.task
-            if task.last_status not in (FINAL, "STOPPING"):
+            # A Spot interruption leaves the task RUNNING (desiredStatus STOPPED) while its
+            # containers drain, as AWS reports it (its task state change event during the
+            # two-minute warning); any other stop moves it on at once.
+            draining = runtime.stop_code == "SpotInterruption" and task.last_status == "RUNNING"
+            if not draining and task.last_status not in (FINAL, "STOPPING"):
                 taskstate.set_status(task, "STOPPING")
             task.desired_status = "STOPPED"
             taskstate.stamp(task, "stopping_at")
-        deadlines: dict[str, float] = {}
-        now = time.monotonic()
-        for definition in reversed(runtime.definitions()):
-            name = str(definition.get("name"))
-            process = runtime.processes.get(name)
-            if process is None or process.poll() is not None:
-                continue
-            timeout = runtime.stop_timeout_override
-            if timeout is None:
-                configured = specs.stop_timeout_of(definition)
-                timeout = self.stop_timeout if configured is None else configured
-            process.signal(signal.SIGTERM)
-            deadlines[name] = now + timeout
-        while deadlines:
-            now = time.monotonic()
-            for name in list(deadlines):
-                process = runtime.processes[name]
-                if process.poll() is not None:
-                    del deadlines[name]
-                elif now >= deadlines[name]:
-                    process.signal(signal.SIGKILL)
-                    process.popen.wait()
-                    del deadlines[name]
-            if deadlines:
-                time.sleep(0.05)
+        stopping.stop_all(
+            runtime.processes,
+            runtime.definitions(),
+            self.stop_timeout,
+            runtime.launch_type,
+            runtime.stop_timeout_override,
+        )
+        with self.context.lock:
+            if task.last_status == "RUNNING":
+                taskstate.set_status(task, "DEACTIVATING")
+                taskstate.set_status(task, "STOPPING")
         for name, process in runtime.processes.items():
             process.kill_leftovers()
             code = process.poll()
@@ -517,6 +517,10 @@ class DataPlane:
                 reason = runtime.start_failure
             taskstate.set_container(container, "STOPPED", exit_code=code, reason=reason)
         task.connectivity = None
+        if getattr(task, "container_instance_arn", None):
+            from moto.ecs.models import ecs_backends
+
+            fleet.give_back(ecs_backends[runtime.account][runtime.region], task)
         from moto.ec2.models import ec2_backends
 
         taskstate.release_eni(task, ec2_backends[runtime.account][runtime.region], runtime.eni_id)

@@ -1,6 +1,7 @@
 """Fault injection: failing API calls and missing capacity, on demand.
 
-Faults are armed from Python (`LocalAws.fail_next`, `LocalAws.capacity_failures`) or over
+Faults are armed from Python (`LocalAws.fail_next`, `LocalAws.capacity_failures`,
+`LocalAws.set_spot_capacity`) or over
 HTTP (`POST /_local/faults/...` on the endpoint's port) and consumed by the requests that
 follow. A failing call never reaches moto, so it has no side effect, like a throttled call
 on AWS.
@@ -17,6 +18,9 @@ from typing import Literal
 FaultKind = Literal["throttle", "5xx"]
 FAULT_KINDS: tuple[str, ...] = ("throttle", "5xx")
 
+# RunTask's per-task failure when Fargate (Spot) has no capacity: ECS developer guide, "API
+# failure reasons" (RunTask, RESOURCE:FARGATE cause) and the re:Post knowledge center article
+# "fargate-spot-termination-notice", which quotes this reason for FARGATE_SPOT.
 CAPACITY_REASON = (
     "Capacity is unavailable at this time. Please try again later or in a different "
     "availability zone"
@@ -84,6 +88,8 @@ class FaultPlan:
         self._lock = threading.Lock()
         self._fail_next: dict[str, list[tuple[FaultKind, int]]] = {}
         self._capacity: list[tuple[str | None, int]] = []
+        # False: Fargate Spot has no capacity at all until set back (set_spot_capacity).
+        self._spot_available = True
 
     def fail_next(self, operation: str, count: int = 1, kind: FaultKind = "throttle") -> None:
         if kind not in FAULT_KINDS:
@@ -123,10 +129,17 @@ class FaultPlan:
             if count:
                 self._capacity.append((capacity_provider, count))
 
+    def set_spot_capacity(self, available: bool) -> None:
+        """Whether FARGATE_SPOT has capacity; FARGATE (on-demand) is unaffected."""
+        with self._lock:
+            self._spot_available = bool(available)
+
     def take_capacity_failures(self, capacity_provider: str | None, wanted: int) -> int:
         """How many of `wanted` tasks on `capacity_provider` fail for lack of capacity."""
         failed = 0
         with self._lock:
+            if capacity_provider == "FARGATE_SPOT" and not self._spot_available:
+                return wanted
             for index, (provider, left) in enumerate(self._capacity):
                 if failed >= wanted:
                     break
@@ -142,10 +155,12 @@ class FaultPlan:
         with self._lock:
             self._fail_next.clear()
             self._capacity.clear()
+            self._spot_available = True
 
     def describe(self) -> dict[str, object]:
         with self._lock:
             return {
                 "failNext": {k: [list(v) for v in q] for k, q in self._fail_next.items()},
                 "capacity": [list(c) for c in self._capacity],
+                "spotAvailable": self._spot_available,
             }

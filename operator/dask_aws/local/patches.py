@@ -37,7 +37,7 @@ from moto.ecs.models import AccountSetting, EC2ContainerServiceBackend
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.moto_api import state_manager
 
-from dask_aws.local import quotas, request_checks, strict, subnets, validation_ecs
+from dask_aws.local import fleet, quotas, request_checks, strict, subnets, validation_ecs
 from dask_aws.local.context import LocalContext, active
 from dask_aws.local.faults import CAPACITY_REASON
 
@@ -151,35 +151,66 @@ def run_task(
                 )
             return [rt.task for arn in previous[1] if (rt := context.dataplane.lookup(arn))]
     # Admission, as AWS decides it: the account's Fargate vCPU quota first, then capacity
-    # (injected shortfalls); each task refused is a `failures` entry of an HTTP 200 reply.
+    # (injected shortfalls, or no Fargate Spot capacity at all); each task refused is a
+    # `failures` entry of an HTTP 200 reply.
     bucket = quotas.bucket_of(launch_type, strategy)
     cpu = max(strict.parse_units((overrides or {}).get("cpu") or task_def.cpu, "vcpu") or 0, 0)
     fits = context.quotas.admit(self.account_id, self.region_name, bucket, cpu, count)
     short = context.faults.take_capacity_failures(provider, fits) if fits else 0
-    extra["run_task_failures"] = [{"reason": quotas.VCPU_LIMIT_REASON}] * (count - fits) + [
+    failures: list[dict[str, str]] = [{"reason": quotas.VCPU_LIMIT_REASON}] * (count - fits) + [
         {"reason": CAPACITY_REASON}
     ] * short
+    fargate = launch_type == "FARGATE" or provider in ("FARGATE", "FARGATE_SPOT")
+    # EC2: a container instance with room for each task (local/fleet.py), or a failure.
+    slots = None if fargate else fleet.slots(self, cluster, task_def, overrides, fits - short)
+    if slots is not None:
+        failures += [failure for _, failure in slots if failure is not None]
+        slots = [slot for slot in slots if slot[1] is None]
+    extra["run_task_failures"] = failures
+    placed = fits - short if slots is None else len(slots)
     tasks: list[Any] = []
-    for (subnet, no_address), placed in groupby(
-        _placements(ec2, task_def, networking_configuration, fits - short)
+    for (subnet, no_address), group_of in groupby(
+        _placements(ec2, task_def, networking_configuration, placed)
     ):
-        created: list[Any] = original(run_task)(
-            self,
-            cluster_str,
-            task_definition_str,
-            len(list(placed)),
-            overrides,
-            started_by,
-            tags,
-            launch_type,
-            _subnet_first(networking_configuration, subnet),
-            group,
-            platform_version,
-            capacity_provider_strategy,
-        )
+        size = len(list(group_of))
+        configuration = _subnet_first(networking_configuration, subnet)
+        if slots is None:
+            created: list[Any] = original(run_task)(
+                self,
+                cluster_str,
+                task_definition_str,
+                size,
+                overrides,
+                started_by,
+                tags,
+                launch_type,
+                configuration,
+                group,
+                platform_version,
+                capacity_provider_strategy,
+            )
+        else:
+            created = [
+                fleet.create_task(
+                    self,
+                    cluster,
+                    task_def,
+                    slots.pop(0)[0],
+                    overrides,
+                    started_by,
+                    tags,
+                    launch_type,
+                    configuration,
+                    group,
+                    provider,
+                )
+                for _ in range(size)
+            ]
         for task in created:
             task.tags = _task_tags(task_def, cluster, tags, extra)
+            gpu_ids = getattr(task, "_fleet_gpu_ids", [])
             runtime = context.dataplane.adopt(task, task_def, ec2)
+            fleet.assign_gpus(task, task_def, gpu_ids)
             context.quotas.track(
                 self.account_id, self.region_name, bucket, task.task_arn, cpu, runtime.done
             )

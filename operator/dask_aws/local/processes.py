@@ -1,8 +1,15 @@
 """Container processes: one process group per container, stopped like Docker stops them.
 
-Each container runs in a new session (its own process group), so SIGTERM and SIGKILL reach
-everything it spawned (a Dask nanny's worker, a shell's children). Exit codes follow Docker:
-a process killed by signal N exits with 128 + N (137 for SIGKILL, 143 for SIGTERM).
+Each container runs in a new session (its own process group), the stand-in for the
+container's PID namespace. Stopping follows `docker stop`, which is what the ECS agent and
+Fargate do: SIGTERM goes to the container's main process (PID 1) only, and SIGKILL to
+everything in the container once the stop timeout has passed; when the main process exits,
+whatever it left behind dies with it (the kernel kills a PID namespace whose init exits; here
+the rest of the group is SIGKILLed). So a Dask nanny gets SIGTERM and can retire its worker
+before it exits, while the worker subprocess itself is never sent SIGTERM.
+(docs.docker.com, "docker container stop": "The main process inside the container will
+receive SIGTERM, and after a grace period, SIGKILL".) Exit codes follow Docker: a process
+killed by signal N exits with 128 + N (137 for SIGKILL, 143 for SIGTERM).
 
 The data plane stops these groups itself; if the server dies without doing so (SIGKILL), its
 reaper (local/reaper.py), told of every group, stops them.
@@ -109,13 +116,19 @@ class ContainerProcess:
         return None if code is None else docker_exit_code(code)
 
     def signal(self, sig: int) -> None:
+        """Send `sig` to every process of the container (its whole group)."""
         if not signal_group(self.pgid, sig) and self.popen.poll() is None:
             self.popen.send_signal(sig)
 
-    def stop(self, timeout: float) -> int:
-        """SIGTERM the group, SIGKILL it after `timeout` seconds; the exit code."""
+    def terminate(self) -> None:
+        """SIGTERM to the main process only, as `docker stop` sends it (PID 1)."""
         if self.popen.poll() is None:
-            self.signal(signal.SIGTERM)
+            self.popen.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout: float) -> int:
+        """SIGTERM the main process, SIGKILL the group after `timeout` seconds; the exit code."""
+        if self.popen.poll() is None:
+            self.terminate()
             try:
                 self.popen.wait(timeout=max(timeout, 0.0))
             except subprocess.TimeoutExpired:

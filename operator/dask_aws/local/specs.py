@@ -7,6 +7,7 @@ docstring for the `--host` / `--dashboard-address` rewriting of Dask commands.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -57,9 +58,21 @@ def _has_option(argv: Sequence[str], option: str) -> bool:
     return any(arg == option or arg.startswith(option + "=") for arg in argv)
 
 
+def _without_cuda(argv: list[str]) -> list[str]:
+    """`dask cuda worker ...` as `dask worker ...` when dask-cuda is not installed here: the
+    local environment stands in for a RAPIDS image, and the GPU is the declared resource
+    (`--resources GPU=n`, gpuIds, NVIDIA_VISIBLE_DEVICES), not a device."""
+    start = len(argv) - len(_dask_part(argv))
+    if argv[start : start + 3] != ["dask", "cuda", "worker"]:
+        return argv
+    if importlib.util.find_spec("dask_cuda") is not None:
+        return argv
+    return [*argv[:start], "dask", "worker", *argv[start + 3 :]]
+
+
 def bind_dask_command(argv: Sequence[str], task_ip: str) -> list[str]:
     """Append `--host <ip>` (and the scheduler's dashboard address) to Dask commands."""
-    result = list(argv)
+    result = _without_cuda(list(argv))
     kind = _command_kind(result)
     if kind is None:
         return result

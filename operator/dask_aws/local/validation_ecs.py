@@ -13,6 +13,7 @@ from typing import Any
 
 from moto.ecs.exceptions import ClusterNotFoundException
 
+from dask_aws.local import validation_platform
 from dask_aws.local.strict import FARGATE_SIZES, EcsError, client_error, parse_units
 
 MAX_TAGS = 50  # API_TagResource: "Maximum number of tags per resource - 50"
@@ -105,6 +106,11 @@ def register_task_definition(request: Any) -> None:
             # aws-samples/aws-cdk-examples#628: task definitions take memberOf only.
             raise client_error(f"constraint.type '{constraint.get('type')}' is not supported.")
     check_tags(request._get_param("tags"))
+    validation_platform.check_task_definition(
+        request._get_param("runtimePlatform"),
+        request._get_param("ephemeralStorage"),
+        request._get_param("requiresCompatibilities"),
+    )
 
 
 def validate_container_defs(
@@ -175,7 +181,10 @@ def run_task(request: Any) -> None:
             "Network Configuration is not valid for the given `networkMode` of this task "
             "definition."
         )
-    _check_overrides(request._get_param("overrides") or {}, task_def, fargate)
+    overrides = request._get_param("overrides") or {}
+    _check_overrides(overrides, task_def, fargate)
+    providers = {s.get("capacityProvider") for s in strategy or []}
+    validation_platform.check_run_task(task_def, overrides, providers)
 
 
 def run_task_after(request: Any, result: Any) -> None:
