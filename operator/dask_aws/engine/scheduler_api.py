@@ -12,6 +12,8 @@ one connection on a private event loop and closes it.
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import ipaddress
 import os
 from dataclasses import dataclass
@@ -20,7 +22,11 @@ from urllib.parse import urlsplit
 
 from distributed.comm.core import connect
 from distributed.core import send_recv
+from distributed.protocol.pickle import dumps
 from distributed.security import Security
+
+from dask_aws.engine import demand_probe
+from dask_aws.engine.demand import Demand
 
 TIMEOUT = 10.0
 RETIRE_TIMEOUT = 120.0  # retiring moves the workers' data to others first
@@ -28,6 +34,11 @@ RETIRE_TIMEOUT = 120.0  # retiring moves the workers' data to others first
 
 class SchedulerUnreachable(Exception):
     pass
+
+
+class DemandUnavailable(SchedulerUnreachable):
+    """The scheduler answers but does not run the demand probe (run_function blocked by
+    distributed.scheduler.blocked-handlers, or it failed there): use adaptive_target."""
 
 
 @dataclass(frozen=True)
@@ -87,3 +98,60 @@ def adaptive_target(endpoint: Endpoint) -> int:
 def idle_since(endpoint: Endpoint) -> float | None:
     value = _call(endpoint, "check_idle")
     return None if value is None else float(value)
+
+
+def demand(endpoint: Endpoint) -> Demand:
+    """The adaptive target and the work by resource restriction, in one snapshot.
+
+    Raises DemandUnavailable (a SchedulerUnreachable) when the scheduler will not run the
+    probe: then adaptive_target alone is the answer (Demand.total_only)."""
+    try:
+        reply = _call(
+            endpoint,
+            "run_function",
+            function=probe_function(),
+            args=_pickled(()),
+            kwargs=_pickled({}),
+            wait=True,
+            # The reply as msgpack: a payload of counts needs no pickle to read.
+            serializers=["msgpack"],
+        )
+    except SchedulerUnreachable as exc:
+        if isinstance(exc.__cause__, ValueError):  # e.g. the handler is blocked
+            raise DemandUnavailable(str(exc)) from exc
+        raise
+    except Exception as exc:  # the scheduler raised, e.g. an old one lacks an attribute
+        raise DemandUnavailable(f"{endpoint}: {exc!r}") from exc
+    if not isinstance(reply, dict) or reply.get("status") != "OK":
+        text = reply.get("exception_text", reply) if isinstance(reply, dict) else reply
+        raise DemandUnavailable(f"{endpoint}: the demand probe failed: {text}")
+    try:
+        return Demand.from_wire(reply["result"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DemandUnavailable(f"{endpoint}: unexpected demand reply: {exc!r}") from exc
+
+
+class _Defined:
+    """Unpickles as the function `name` defined by `source`, compiled where it is
+    unpickled: a pickled code object would load only on the Python version that made it,
+    and the scheduler image's Python is the user's choice. (run_function runs whatever it
+    is sent anyway; this only decides where the code is compiled.)"""
+
+    def __init__(self, source: str, name: str) -> None:
+        self.source, self.name = source, name
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        namespace = {"__name__": "dask_aws_" + self.name}
+        define = f"(lambda ns: (exec({self.source!r}, ns), ns[{self.name!r}])[1])({namespace!r})"
+        return eval, (define,)
+
+
+@functools.cache
+def probe_function() -> bytes:
+    """demand_probe.probe, pickled so that the scheduler needs no dask_aws to run it."""
+    return _pickled(_Defined(inspect.getsource(demand_probe), "probe"))
+
+
+def _pickled(value: object) -> bytes:
+    """As Client.run_on_scheduler pickles what it sends (distributed's pickle)."""
+    return bytes(dumps(value))  # type: ignore[no-untyped-call]
