@@ -60,6 +60,11 @@ def _structural(node: Schema) -> Schema:
         node["description"] = " ".join(node["description"].split())
     if node.get("additionalProperties") is False:
         del node["additionalProperties"]
+    for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        # JSON Schema 2020 (pydantic) writes the bound itself; OpenAPI 3.0 a flag beside it.
+        value = node.get(bound)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            node[limit], node[bound] = value, True
     rules = list(node.pop("x-kubernetes-validations", []))
     names = node.pop("propertyNames", None)
     if names and "pattern" in names:

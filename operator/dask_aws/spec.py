@@ -27,7 +27,8 @@ from dask_aws.rules import Rule
 DEFAULT_IMAGE = "ghcr.io/dask/dask:latest"
 DEFAULT_GPU_IMAGE = "rapidsai/base:latest"
 RESERVED_TAG_PREFIXES = ("aws:", "dask-aws.io/")
-MAX_USER_TAGS = 40  # AWS allows 50 per resource; we add up to 10 of our own
+MAX_USER_TAGS = 40
+MAX_WORKER_GROUPS = 10  # AWS allows 50 per resource; we add up to 10 of our own
 LOG_RETENTION_DAYS = (
     1,
     3,
@@ -270,14 +271,29 @@ class RolloutSpec(_Ruled):
     )
 
 
-class WorkerSpec(CamelModel):
-    """The Dask workers: one ECS task each, running `dask worker` (`dask cuda worker` with
-    GPUs)."""
+class Capacity(StrEnum):
+    ON_DEMAND = "OnDemand"
+    SPOT = "Spot"
+    SPOT_WITH_FALLBACK = "SpotWithFallback"
+
+
+class Architecture(StrEnum):
+    X86_64 = "X86_64"
+    ARM64 = "ARM64"
+
+
+ResourceName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$", max_length=63)]
+GroupName = Annotated[
+    str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", min_length=1, max_length=32)
+]
+
+
+class _WorkerShape(CamelModel):
+    """What every worker of a group is made of; spec.workers and each workerGroups entry."""
 
     replicas: Annotated[int, Field(ge=0, le=10000)] = Field(
         1,
-        description="Number of worker tasks; `kubectl scale` sets it. With spec.autoscaling "
-        "it is only the starting size.",
+        description="Number of worker tasks. With autoscaling it is only the starting size.",
     )
     cpu: CpuUnits = Field(
         4096,
@@ -301,31 +317,77 @@ class WorkerSpec(CamelModel):
     gpu: Annotated[int, Field(ge=0, le=8)] = Field(
         0,
         description="GPUs per worker task (an ECS GPU resource requirement); the workers "
-        "then run `dask cuda worker`, so the image needs dask-cuda. Needs launchType EC2 on "
-        "a cluster with GPU instances (clusterArn).",
+        "then run `dask cuda worker`, so the image needs dask-cuda, and offer the Dask "
+        "resource GPU=<gpu> unless resources says otherwise. Needs launchType EC2 on a "
+        "cluster with GPU instances (clusterArn).",
+    )
+    architecture: Architecture = Field(
+        Architecture.X86_64,
+        description="CPU architecture of the worker tasks (the task definition's "
+        "runtimePlatform): X86_64, or ARM64 for Graviton (the image must be built for it).",
+    )
+    ephemeral_storage_gib: Annotated[int, Field(ge=21, le=200)] | None = Field(
+        None,
+        alias="ephemeralStorageGiB",
+        description="Ephemeral storage of each worker task in GiB (21-200), e.g. room for "
+        "Dask to spill to disk. Fargate only. Default: Fargate's 20 GiB.",
+    )
+    resources: dict[ResourceName, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict,
+        description="Dask worker resources each worker offers (dask worker --resources), "
+        "e.g. {GPU: 1}: `client.submit(f, resources={'GPU': 1})` then runs only on these "
+        "workers. Default: GPU=<gpu> for GPU workers, none otherwise.",
     )
     extra_args: list[str] = _extra_args("the worker command")
     env: dict[EnvName, str] = _env("the worker containers")
-    spot: bool = Field(
-        False,
-        description="Run the workers on Fargate Spot (capacity provider FARGATE_SPOT): "
-        "cheaper, but AWS may stop them at two minutes' notice. The scheduler stays "
-        "on demand. Needs launchType FARGATE.",
-    )
-    spot_fallback: bool = Field(
-        True,
-        description="With spot: start the workers Fargate Spot has no capacity for on "
-        "demand instead of waiting for Spot capacity.",
-    )
     image: Image | None = Field(
         None,
-        description="Container image of the workers only; changing it rolls the workers and "
+        description="Container image of these workers only; changing it rolls them and "
         "keeps the scheduler. Default: spec.image.",
     )
     rollout: RolloutSpec = Field(
         default_factory=RolloutSpec,
         description="The budget for rolling workers onto a changed worker spec.",
     )
+
+    @property
+    def capacity_of(self) -> Capacity:
+        return Capacity.ON_DEMAND
+
+    def dask_resources(self) -> dict[str, float]:
+        """What `--resources` says: the given resources, else GPU=<gpu> for GPU workers."""
+        if self.resources or not self.gpu:
+            return dict(self.resources)
+        return {"GPU": float(self.gpu)}
+
+
+class WorkerSpec(_WorkerShape):
+    """The default worker group: one ECS task per worker, running `dask worker` (`dask cuda
+    worker` with GPUs). `kubectl scale` sets its replicas."""
+
+    replicas: Annotated[int, Field(ge=0, le=10000)] = Field(
+        1,
+        description="Number of worker tasks; `kubectl scale` sets it. With spec.autoscaling "
+        "it is only the starting size.",
+    )
+    spot: bool = Field(
+        False,
+        description="Run the workers on Fargate Spot (capacity provider FARGATE_SPOT): "
+        "cheaper, but AWS may stop them at two minutes' notice; an interrupted worker is "
+        "retired through the scheduler first, so its data moves to the others. The "
+        "scheduler stays on demand. Needs launchType FARGATE.",
+    )
+    spot_fallback: bool = Field(
+        True,
+        description="With spot: start the workers Fargate Spot has no capacity for on "
+        "demand instead of waiting for Spot capacity.",
+    )
+
+    @property
+    def capacity_of(self) -> Capacity:
+        if not self.spot:
+            return Capacity.ON_DEMAND
+        return Capacity.SPOT_WITH_FALLBACK if self.spot_fallback else Capacity.SPOT
 
 
 class AutoscalingSpec(_Ruled):
@@ -345,6 +407,35 @@ class AutoscalingSpec(_Ruled):
         description="Seconds to wait after a change of the worker count before the next, "
         "so the count does not flap.",
     )
+
+
+class WorkerGroupSpec(_WorkerShape):
+    """A named group of workers beside the default one (spec.workers): its own shape,
+    capacity, task definition and scale, e.g. GPU workers, Graviton workers or cheap Spot
+    workers next to a few on-demand ones that hold the data."""
+
+    name: GroupName = Field(
+        description="Name of the group, unique in the cluster (a DNS label, at most 32 "
+        "characters); Events and status.workerGroups name it, and its task definition "
+        "family ends with it."
+    )
+    capacity: Capacity = Field(
+        Capacity.ON_DEMAND,
+        description="Where the workers run: OnDemand; Spot (capacity provider FARGATE_SPOT, "
+        "cheaper, interrupted at two minutes' notice: an interrupted worker is retired "
+        "through the scheduler first, so its data moves, and replaced at once); "
+        "SpotWithFallback (Spot, and on demand when Spot has no capacity). Spot needs "
+        "launchType FARGATE.",
+    )
+    autoscaling: AutoscalingSpec | None = Field(
+        None,
+        description="This group's own bounds for adaptive scaling. Unset: the group runs "
+        "replicas workers. Work that needs the group's resources counts toward it first.",
+    )
+
+    @property
+    def capacity_of(self) -> Capacity:
+        return self.capacity
 
 
 class LogsSpec(CamelModel):
@@ -439,6 +530,21 @@ class DaskAwsClusterSpec(_Ruled):
     iam: IamSpec = Field(default_factory=IamSpec)
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     workers: WorkerSpec = Field(default_factory=WorkerSpec)
+    worker_groups: Annotated[
+        list[WorkerGroupSpec],
+        Field(
+            max_length=MAX_WORKER_GROUPS,
+            json_schema_extra={
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+            },
+        ),
+    ] = Field(
+        default_factory=list,
+        description="Named worker groups beside spec.workers, each with its own shape, "
+        "capacity (OnDemand, Spot, SpotWithFallback), task definition, scale and autoscaling "
+        f"bounds. At most {MAX_WORKER_GROUPS}; names unique.",
+    )
     autoscaling: AutoscalingSpec | None = None
     logs: LogsSpec = Field(default_factory=LogsSpec)
     tls: TlsSpec = Field(default_factory=TlsSpec)
@@ -476,6 +582,20 @@ class DaskAwsClusterSpec(_Ruled):
         "the operator's (DASK_AWS_DRIFT_SECONDS, 600).",
     )
 
+    @property
+    def group_names(self) -> list[str]:
+        """ "" (the default group, spec.workers) and the named groups, in spec order."""
+        return ["", *(g.name for g in self.worker_groups)]
+
+    def worker_group(self, name: str) -> _WorkerShape:
+        """The default group for "", else the named one (KeyError when there is none)."""
+        if not name:
+            return self.workers
+        for group in self.worker_groups:
+            if group.name == name:
+                return group
+        raise KeyError(name)
+
 
 def _fargate_size(part: Literal["scheduler", "workers"]) -> Rule[DaskAwsClusterSpec]:
     def size_error(spec: DaskAwsClusterSpec) -> str | None:
@@ -498,7 +618,26 @@ def _fargate_size(part: Literal["scheduler", "workers"]) -> Rule[DaskAwsClusterS
 
 
 def _env_clash(spec: DaskAwsClusterSpec) -> set[str]:
-    return set(spec.secrets) & (set(spec.scheduler.env) | set(spec.workers.env))
+    workers = [spec.workers, *spec.worker_groups]
+    return set(spec.secrets) & (set(spec.scheduler.env).union(*(set(w.env) for w in workers)))
+
+
+def _group_size_error(spec: DaskAwsClusterSpec) -> str | None:
+    for group in spec.worker_groups:
+        error = fargate.fargate_size_error(group.cpu, group.memory)
+        if error:
+            return f"workerGroups[{group.name}]: {error}"
+    return None
+
+
+def _duplicate_groups(spec: DaskAwsClusterSpec) -> list[str]:
+    names = [g.name for g in spec.worker_groups]
+    return sorted({n for n in names if names.count(n) > 1})
+
+
+def _groups_all(cel: str) -> str:
+    """CEL: `cel` (about `g`) holds for every worker group."""
+    return f"(!has(self.workerGroups) || self.workerGroups.all(g, {cel}))"
 
 
 def _reserved_tags(spec: DaskAwsClusterSpec) -> list[str]:
@@ -549,9 +688,62 @@ RULES = (
     ),
     Rule(
         model=DaskAwsClusterSpec,
+        cel="self.launchType != 'FARGATE' || " + _groups_all(fargate.cel_rule("g.cpu", "g.memory")),
+        message="workerGroups: cpu/memory is not a Fargate task size (see workers.cpu for "
+        "the valid pairs)",
+        field_path=".workerGroups",
+        check=lambda s: s.launch_type is not LaunchType.FARGATE or _group_size_error(s) is None,
+        explain=lambda s: str(_group_size_error(s)),
+    ),
+    Rule(
+        model=DaskAwsClusterSpec,
+        cel="self.launchType == 'EC2' || " + _groups_all("g.gpu == 0"),
+        message="workerGroups: gpu needs launchType EC2 on a GPU cluster (clusterArn): "
+        "Fargate has no GPUs",
+        field_path=".workerGroups",
+        check=lambda s: s.launch_type is LaunchType.EC2 or all(not g.gpu for g in s.worker_groups),
+    ),
+    Rule(
+        model=DaskAwsClusterSpec,
+        cel="self.launchType == 'FARGATE' || " + _groups_all("g.capacity == 'OnDemand'"),
+        message="workerGroups: capacity Spot and SpotWithFallback use FARGATE_SPOT and need "
+        "launchType FARGATE",
+        field_path=".workerGroups",
+        check=lambda s: (
+            s.launch_type is LaunchType.FARGATE
+            or all(g.capacity is Capacity.ON_DEMAND for g in s.worker_groups)
+        ),
+    ),
+    Rule(
+        model=DaskAwsClusterSpec,
+        cel="self.launchType == 'FARGATE' || (!has(self.workers.ephemeralStorageGiB) && "
+        + _groups_all("!has(g.ephemeralStorageGiB)")
+        + ")",
+        message="ephemeralStorageGiB is a Fargate setting: with launchType EC2 the instances' "
+        "disks hold the tasks' storage",
+        field_path=".launchType",
+        check=lambda s: (
+            s.launch_type is LaunchType.FARGATE
+            or all(w.ephemeral_storage_gib is None for w in [s.workers, *s.worker_groups])
+        ),
+    ),
+    Rule(
+        model=DaskAwsClusterSpec,
+        cel=_groups_all("self.workerGroups.exists_one(h, h.name == g.name)"),
+        message="workerGroups: names must be unique",
+        field_path=".workerGroups",
+        check=lambda s: not _duplicate_groups(s),
+        explain=lambda s: (
+            "workerGroups: names must be unique; repeated: " + ", ".join(_duplicate_groups(s))
+        ),
+    ),
+    Rule(
+        model=DaskAwsClusterSpec,
         cel="!has(self.secrets) || self.secrets.all(k, "
         "!(has(self.scheduler.env) && k in self.scheduler.env) && "
-        "!(has(self.workers.env) && k in self.workers.env))",
+        "!(has(self.workers.env) && k in self.workers.env) && "
+        + _groups_all("!(has(g.env) && k in g.env)")
+        + ")",
         field_path=".secrets",
         message="secrets and env must not define the same variable",
         check=lambda s: not _env_clash(s),

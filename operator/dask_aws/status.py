@@ -60,6 +60,20 @@ class WorkerCounts(CamelModel):
     pending: int = Field(0, description="Worker tasks started but not RUNNING yet.")
 
 
+class WorkerGroupStatus(CamelModel):
+    """One named worker group (spec.workerGroups), counted at the latest reconcile."""
+
+    name: str = Field(description="The group's name, as in spec.workerGroups.")
+    desired: int = Field(
+        0, description="Workers wanted: the group's replicas, or its autoscaling target."
+    )
+    running: int = Field(0, description="Worker tasks of the group ECS reports RUNNING.")
+    pending: int = Field(0, description="Worker tasks of the group started but not RUNNING yet.")
+    task_definition_arn: str | None = Field(
+        None, description="ARN, with revision, of the group's ECS task definition."
+    )
+
+
 class CreatedResource(CamelModel):
     """An AWS resource dask-aws created for this cluster. Recorded so that it is removed
     even after the spec stops pointing at it (another region, a resource the user brings)
@@ -67,7 +81,8 @@ class CreatedResource(CamelModel):
 
     kind: str = Field(
         description="Which resource: cluster, execution-role, task-role, security-group, "
-        "tls-secret, log-group, scheduler-task-definition or worker-task-definition."
+        "tls-secret, log-group, scheduler-task-definition, worker-task-definition, or "
+        "worker-task-definition/<group> for a named worker group."
     )
     id: str = Field(description="The ARN, ID or name AWS knows it by.")
     region: str = Field(description="The AWS region it lives in; empty for IAM (global).")
@@ -147,6 +162,12 @@ class ClusterStatus(CamelModel):
         0, description="Running workers (the scale subresource and the Running column)."
     )
     workers: WorkerCounts = Field(default_factory=WorkerCounts)
+    worker_groups: list[WorkerGroupStatus] = Field(
+        default_factory=list,
+        description="The named worker groups (spec.workerGroups), each counted as workers "
+        "counts spec.workers.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
     aws: AwsStatus = Field(default_factory=AwsStatus)
     message: str | None = Field(
         None, description="The latest notable outcome, for people (an AWS error, a fallback)."

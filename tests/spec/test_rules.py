@@ -14,10 +14,12 @@ from dask_aws.rules import Rule
 from dask_aws.spec import (
     RULES,
     AutoscalingSpec,
+    Capacity,
     DaskAwsClusterSpec,
     LaunchType,
     RolloutSpec,
     SchedulerSpec,
+    WorkerGroupSpec,
     WorkerSpec,
 )
 
@@ -39,6 +41,23 @@ BROKEN: list[CamelModel] = [
     DaskAwsClusterSpec.model_construct(tags={f"team-{i}": "x" for i in range(41)}),
     DaskAwsClusterSpec.model_construct(tags={"aws:owner": "x", "dask-aws.io/uid": "z"}),
     RolloutSpec.model_construct(max_surge=0, max_unavailable=0),
+    DaskAwsClusterSpec.model_construct(
+        worker_groups=[WorkerGroupSpec(name="big", cpu=256, memory=30720)]
+    ),
+    DaskAwsClusterSpec.model_construct(worker_groups=[WorkerGroupSpec(name="gpu", gpu=1)]),
+    DaskAwsClusterSpec.model_construct(
+        launch_type=LaunchType.EC2,
+        cluster_arn=GPU_CLUSTER,
+        worker_groups=[WorkerGroupSpec(name="cheap", capacity=Capacity.SPOT)],
+    ),
+    DaskAwsClusterSpec.model_construct(
+        launch_type=LaunchType.EC2,
+        cluster_arn=GPU_CLUSTER,
+        workers=WorkerSpec(ephemeral_storage_gib=50),
+    ),
+    DaskAwsClusterSpec.model_construct(
+        worker_groups=[WorkerGroupSpec(name="twin"), WorkerGroupSpec(name="twin")]
+    ),
 ]
 
 

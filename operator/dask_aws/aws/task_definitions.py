@@ -1,4 +1,5 @@
-"""The scheduler and worker task definitions.
+"""The scheduler and worker task definitions: one family for the scheduler, one for the
+default worker group (spec.workers) and one per named worker group.
 
 `desired()` is a pure function of the spec and the resolved role/log names, so the
 plan knows whether a new revision is due without calling AWS. The revision carries a
@@ -15,12 +16,12 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from dask_aws.aws import tags
+from dask_aws.aws import drain, tags
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Found, Target
 from dask_aws.certs import CA, NODE_CERT, NODE_KEY
 from dask_aws.errors import PermanentError
-from dask_aws.spec import DaskAwsClusterSpec
+from dask_aws.spec import DEFAULT_GPU_IMAGE, Architecture, Capacity, DaskAwsClusterSpec
 
 # The two components of a cluster, each one task definition family (not IAM roles).
 Component = Literal["scheduler", "worker"]
@@ -28,6 +29,10 @@ COMPONENTS: tuple[Component, ...] = ("scheduler", "worker")
 CONTAINER = {"scheduler": "dask-scheduler", "worker": "dask-worker"}
 DASK_DEFAULT_DASHBOARD_PORT = 8787
 SCHEDULER_ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
+STOP_TIMEOUT = 60
+# Fargate's most: a Spot worker's SIGTERM comes with the interruption, and it needs the
+# time to hand its data to the others (drain.py) before the SIGKILL.
+SPOT_STOP_TIMEOUT = 120
 # With TLS, ECS puts these keys of the cluster's secret into each container's environment
 # and distributed reads the PEM contents from there: stock images need no files baked in.
 TLS_ENV = "DASK_DISTRIBUTED__COMM__TLS__"
@@ -65,13 +70,20 @@ class Refs:
     tls_version: str | None = None
 
 
-def family(target: Target, component: Component) -> str:
+def family(target: Target, component: Component, group: str = "") -> str:
+    """The family of the scheduler, the default worker group ("") or a named group."""
     names = target.names
-    return names.scheduler_family if component == "scheduler" else names.worker_family
+    if component == "scheduler":
+        return names.scheduler_family
+    return target.owner.short(255, tail=f"-worker-{group}") if group else names.worker_family
 
 
-def _command(target: Target, component: Component, refs: Refs) -> list[str]:
-    dask = _dask_command(target, component)
+def _spot(target: Target, group: str) -> bool:
+    return target.spec.worker_group(group).capacity_of is not Capacity.ON_DEMAND
+
+
+def _command(target: Target, component: Component, refs: Refs, group: str = "") -> list[str]:
+    dask = _dask_command(target, component, group)
     if not refs.tls_secret:
         return dask
     return ["sh", "-c", HTTPS_WRAPPER.format(role=_tls_role(component)), "sh", *dask]
@@ -81,7 +93,7 @@ def _tls_role(component: Component) -> str:
     return "SCHEDULER" if component == "scheduler" else "WORKER"
 
 
-def _dask_command(target: Target, component: Component) -> list[str]:
+def _dask_command(target: Target, component: Component, group: str = "") -> list[str]:
     spec = target.spec
     if component == "scheduler":
         s = spec.scheduler
@@ -91,7 +103,7 @@ def _dask_command(target: Target, component: Component) -> list[str]:
         if s.dashboard_port != DASK_DEFAULT_DASHBOARD_PORT:
             command += ["--dashboard-address", f":{s.dashboard_port}"]
         return command + list(s.extra_args)
-    w = spec.workers
+    w = spec.worker_group(group)
     command = ["dask", "cuda", "worker"] if w.gpu else ["dask", "worker"]
     nthreads = w.nthreads or max(1, w.cpu // 1024)
     command += [
@@ -102,12 +114,19 @@ def _dask_command(target: Target, component: Component) -> list[str]:
         "--death-timeout",
         "120",
     ]
+    resources = w.dask_resources()
+    if resources:
+        command += ["--resources", ",".join(f"{k}={v:g}" for k, v in sorted(resources.items()))]
+    if _spot(target, group):
+        command += ["--preload-nanny", drain.script(SPOT_STOP_TIMEOUT)]
     return command + list(w.extra_args)
 
 
-def _environment(target: Target, component: Component, refs: Refs) -> dict[str, str]:
+def _environment(
+    target: Target, component: Component, refs: Refs, group: str = ""
+) -> dict[str, str]:
     spec = target.spec
-    env = dict(spec.scheduler.env if component == "scheduler" else spec.workers.env)
+    env = dict(spec.scheduler.env if component == "scheduler" else spec.worker_group(group).env)
     if refs.tls_secret:
         # Refuse plain connections even from a client configured without TLS.
         env["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"] = "True"
@@ -129,9 +148,21 @@ def _secrets(target: Target, component: Component, refs: Refs) -> dict[str, str]
     return secrets
 
 
-def desired(target: Target, component: Component, refs: Refs) -> dict[str, Any]:
+def image(target: Target, component: Component, group: str = "") -> str:
+    """The scheduler's and default group's image is spec.image unless workers.image says
+    otherwise; a named GPU group defaults to a RAPIDS image, which has dask-cuda."""
     spec = target.spec
-    size = spec.scheduler if component == "scheduler" else spec.workers
+    if component == "scheduler":
+        return spec.image
+    shape = spec.worker_group(group)
+    if shape.image:
+        return shape.image
+    return DEFAULT_GPU_IMAGE if group and shape.gpu else spec.image
+
+
+def desired(target: Target, component: Component, refs: Refs, group: str = "") -> dict[str, Any]:
+    spec = target.spec
+    size = spec.scheduler if component == "scheduler" else spec.worker_group(group)
     ports = (
         sorted({spec.scheduler.port, spec.scheduler.dashboard_port})
         if component == "scheduler"
@@ -139,12 +170,12 @@ def desired(target: Target, component: Component, refs: Refs) -> dict[str, Any]:
     )
     container: dict[str, Any] = {
         "name": CONTAINER[component],
-        "image": (spec.workers.image if component == "worker" else None) or spec.image,
+        "image": image(target, component, group),
         "essential": True,
-        "command": _command(target, component, refs),
+        "command": _command(target, component, refs, group),
         "environment": [
             {"name": k, "value": v}
-            for k, v in sorted(_environment(target, component, refs).items())
+            for k, v in sorted(_environment(target, component, refs, group).items())
         ],
         "secrets": [
             {"name": k, "valueFrom": v}
@@ -153,7 +184,9 @@ def desired(target: Target, component: Component, refs: Refs) -> dict[str, Any]:
         "portMappings": [{"containerPort": p, "protocol": "tcp"} for p in ports],
         # Container-level memory too: correct on AWS and avoids a moto crash on RunTask.
         "memoryReservation": size.memory,
-        "stopTimeout": 60,
+        "stopTimeout": SPOT_STOP_TIMEOUT
+        if component == "worker" and _spot(target, group)
+        else STOP_TIMEOUT,
         "logConfiguration": {
             "logDriver": "awslogs",
             "options": {
@@ -163,10 +196,8 @@ def desired(target: Target, component: Component, refs: Refs) -> dict[str, Any]:
             },
         },
     }
-    if component == "worker" and spec.workers.gpu:
-        container["resourceRequirements"] = [{"type": "GPU", "value": str(spec.workers.gpu)}]
-    return {
-        "family": family(target, component),
+    registration: dict[str, Any] = {
+        "family": family(target, component, group),
         "taskRoleArn": refs.task_role_arn,
         "executionRoleArn": refs.execution_role_arn,
         "networkMode": "awsvpc",
@@ -175,6 +206,19 @@ def desired(target: Target, component: Component, refs: Refs) -> dict[str, Any]:
         "memory": str(size.memory),
         "containerDefinitions": [container],
     }
+    if component == "worker":
+        shape = spec.worker_group(group)
+        if shape.gpu:
+            container["resourceRequirements"] = [{"type": "GPU", "value": str(shape.gpu)}]
+        # Only when asked for: an unchanged spec keeps its revision across upgrades.
+        if shape.architecture is Architecture.ARM64:
+            registration["runtimePlatform"] = {
+                "cpuArchitecture": shape.architecture.value,
+                "operatingSystemFamily": "LINUX",
+            }
+        if shape.ephemeral_storage_gib is not None:
+            registration["ephemeralStorage"] = {"sizeInGiB": shape.ephemeral_storage_gib}
+    return registration
 
 
 def fingerprint(target: Target, registration: dict[str, Any]) -> str:
@@ -194,11 +238,12 @@ def fingerprint(target: Target, registration: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(started_from, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def observe(aws: Aws, target: Target, component: Component, refs: Refs) -> Found | None:
+def observe(
+    aws: Aws, target: Target, component: Component, refs: Refs, group: str = ""
+) -> Found | None:
+    name = family(target, component, group)
     try:
-        reply = aws.ecs.describe_task_definition(
-            taskDefinition=family(target, component), include=["TAGS"]
-        )
+        reply = aws.ecs.describe_task_definition(taskDefinition=name, include=["TAGS"])
     except aws.ecs.exceptions.ClientException:
         return None  # no ACTIVE revision of this family
     definition = reply["taskDefinition"]
@@ -206,10 +251,9 @@ def observe(aws: Aws, target: Target, component: Component, refs: Refs) -> Found
         return None
     have = tags.from_list(reply.get("tags"))
     if not tags.is_owned_by(have, target.owner):
-        raise PermanentError(
-            "NameConflict", f"task definition family {family(target, component)} is not ours"
-        )
-    in_sync = have.get(tags.SPEC_HASH) == fingerprint(target, desired(target, component, refs))
+        raise PermanentError("NameConflict", f"task definition family {name} is not ours")
+    wanted = desired(target, component, refs, group)
+    in_sync = have.get(tags.SPEC_HASH) == fingerprint(target, wanted)
     return Found(id=definition["taskDefinitionArn"], ours=True, in_sync=in_sync)
 
 
@@ -223,8 +267,8 @@ def _revisions(
     return [a for a in arns if a.rsplit("/", 1)[1].rsplit(":", 1)[0] == family_name]
 
 
-def ensure(aws: Aws, target: Target, component: Component, refs: Refs) -> Found:
-    registration = desired(target, component, refs)
+def ensure(aws: Aws, target: Target, component: Component, refs: Refs, group: str = "") -> Found:
+    registration = desired(target, component, refs, group)
     owned = {
         **tags.ownership(target.owner, target.spec.tags),
         tags.SPEC_HASH: fingerprint(target, registration),

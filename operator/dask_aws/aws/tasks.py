@@ -44,6 +44,7 @@ class Task:
     stopped_reason: str | None
     capacity_provider: str | None
     exit_code: int | None = None  # the essential container's, once it has exited
+    group: str = ""  # for workers: the worker group ("" is spec.workers)
 
     @property
     def id(self) -> str:
@@ -57,18 +58,31 @@ class Task:
     def running(self) -> bool:
         return self.live and self.last_status == "RUNNING" and self.ip is not None
 
+    @property
+    def interrupted(self) -> bool:
+        """A Spot interruption in progress: ECS wants it stopped, its containers still run
+        (and a worker hands its data over, aws/drain.py)."""
+        return (
+            self.stop_code == "SpotInterruption"
+            and self.desired_status == "STOPPED"
+            and self.last_status in LIVE
+        )
 
-def _group(component: Component, scheduler_task_id: str | None) -> str:
-    return f"{GROUP_PREFIX}{component}" + (f":{scheduler_task_id}" if scheduler_task_id else "")
+
+def _group(component: Component, scheduler_task_id: str | None, worker_group: str = "") -> str:
+    """The ECS task group: dask-aws:<component>[/<worker group>][:<scheduler task id>]."""
+    name = f"{GROUP_PREFIX}{component}" + (f"/{worker_group}" if worker_group else "")
+    return name + (f":{scheduler_task_id}" if scheduler_task_id else "")
 
 
-def _parse_group(group: str) -> tuple[Component, str | None] | None:
+def _parse_group(group: str) -> tuple[Component, str, str | None] | None:
     if not group.startswith(GROUP_PREFIX):
         return None
-    component, _, scheduler = group[len(GROUP_PREFIX) :].partition(":")
+    part, _, scheduler = group[len(GROUP_PREFIX) :].partition(":")
+    component, _, worker_group = part.partition("/")
     if component not in ("scheduler", "worker"):
         return None
-    return component, scheduler or None  # type: ignore[return-value]
+    return component, worker_group, scheduler or None  # type: ignore[return-value]
 
 
 def _ip(task: Any) -> str | None:
@@ -85,7 +99,7 @@ def _parse(task: Any) -> Task | None:
     parsed = _parse_group(task.get("group", ""))
     if parsed is None:
         return None
-    component, scheduler = parsed
+    component, worker_group, scheduler = parsed
     return Task(
         arn=task["taskArn"],
         component=component,
@@ -103,6 +117,7 @@ def _parse(task: Any) -> Task | None:
             (c["exitCode"] for c in task.get("containers", []) if c.get("exitCode") is not None),
             None,
         ),
+        group=worker_group,
     )
 
 
@@ -165,6 +180,7 @@ def run(
     security_groups: Sequence[str],
     scheduler: Task | None = None,
     spot: bool = False,
+    group: str = "",
 ) -> RunResult:
     """Start `count` tasks in batches of at most RUN_BATCH; report, not raise, failures."""
     spec = target.spec
@@ -172,7 +188,7 @@ def run(
         "cluster": cluster_arn,
         "taskDefinition": task_definition_arn,
         "startedBy": target.owner.uid,
-        "group": _group(component, scheduler.id if scheduler else None),
+        "group": _group(component, scheduler.id if scheduler else None, group),
         "networkConfiguration": {
             "awsvpcConfiguration": {
                 "subnets": list(network.subnets),

@@ -80,6 +80,8 @@ class ECSCluster(Cluster):
         session = boto3.Session(**kw) if kw else None  # type: ignore[arg-type]
         self._aws: Aws = connect(self._options.region, session, identity=YOUR_IDENTITY)
         self._desired = self._options.n_workers
+        # Named worker groups' counts where scale(n, group=...) changed them.
+        self._group_desired: dict[str, int] = {}
         self._retire_first: set[str] = set()
         self._worker_addresses: dict[str, str] = {}  # worker name -> address
         self._aws_status: ClusterStatus | None = None
@@ -283,6 +285,7 @@ class ECSCluster(Cluster):
                 desired_workers=desired,
                 retire_first=retire,
                 memory=self._memory,
+                group_targets=dict(self._group_desired),
             )
 
     async def _tick(self) -> float:
@@ -329,9 +332,16 @@ class ECSCluster(Cluster):
             loop.add_callback(wake.set)
 
     # -- scaling -------------------------------------------------------------------------------
-    def scale(self, n: int) -> None:
-        """Ask for `n` workers; scale-down retires workers gracefully through the scheduler."""
-        self._desired = max(0, int(n))
+    def scale(self, n: int, group: str | None = None) -> None:
+        """Ask for `n` workers (of the named worker group `group`, else the default ones);
+        scale-down retires workers gracefully through the scheduler."""
+        if group:
+            if group not in self._target.spec.group_names:
+                names = ", ".join(self._target.spec.group_names[1:]) or "none"
+                raise ValueError(f"group={group!r}: no such worker group (the groups: {names})")
+            self._group_desired[group] = max(0, int(n))
+        else:
+            self._desired = max(0, int(n))
         self._poke()
 
     def scale_up(self, n: int) -> None:
@@ -374,6 +384,10 @@ class ECSCluster(Cluster):
             for address, info in msg.get("workers", {}).items():
                 self._worker_addresses[str(info.get("name", address))] = address
         super()._update_worker_status(op, msg)
+        if op == "remove" and self.status == Status.running:
+            # A worker left, e.g. a Spot worker that handed its data over: if its task is
+            # stopping, start the replacement now rather than at the next round.
+            self._poke()
 
     # -- logs ----------------------------------------------------------------------------------
     async def _get_logs(

@@ -14,7 +14,13 @@ from pydantic import ValidationError
 
 from dask_aws.cluster import config
 from dask_aws.names import owner_name_error
-from dask_aws.spec import DEFAULT_GPU_IMAGE, DEFAULT_IMAGE, DaskAwsClusterSpec, LaunchType
+from dask_aws.spec import (
+    DEFAULT_GPU_IMAGE,
+    DEFAULT_IMAGE,
+    DaskAwsClusterSpec,
+    LaunchType,
+    WorkerGroupSpec,
+)
 
 FARGATE_KIND = "FargateCluster"
 ECS_KIND = "ECSCluster"
@@ -61,6 +67,7 @@ OTHER = (
     "fargate_scheduler",
     "fargate_workers",
     "cpu_architecture",
+    "worker_groups",
     "aws_access_key_id",
     "aws_secret_access_key",
     "aws_session_token",
@@ -105,8 +112,11 @@ ARGUMENT_OF = {
     "secrets": "secrets",
     "tags": "tags",
     "tls.validityDays": "tls_validity_days",
+    "workerGroups": "worker_groups",
+    "workers.architecture": "cpu_architecture",
 }
 REWORDED = {
+    "workerGroups": "worker_groups",
     "scheduler: ": "scheduler_cpu/scheduler_mem: ",
     "workers: ": "worker_cpu/worker_mem: ",
     "workers.spot uses FARGATE_SPOT and needs launchType FARGATE": "fargate_spot=True needs "
@@ -216,6 +226,18 @@ def _message(error: ValidationError) -> str:
     return "; ".join(dict.fromkeys(messages))
 
 
+def _groups(groups: Any) -> list[Any] | None:
+    """worker_groups: WorkerGroupSpec objects or dicts in its form (snake_case or camelCase)."""
+    if groups is None:
+        return None
+    if isinstance(groups, Mapping | str):
+        raise ValueError(
+            "worker_groups: a list of groups, e.g. [{'name': 'spot', 'capacity': "
+            "'Spot', 'replicas': 4}]"
+        )
+    return [g.wire() if isinstance(g, WorkerGroupSpec) else dict(g) for g in groups]
+
+
 def _drop_none(value: dict[str, Any]) -> dict[str, Any]:
     return {
         k: _drop_none(v) if isinstance(v, dict) and k not in ("env", "tags", "secrets") else v
@@ -239,8 +261,6 @@ def build(kind: str, kwargs: Mapping[str, Any]) -> Options:
     if gpu and launch is LaunchType.FARGATE:
         raise ValueError(f"worker_gpu={gpu} needs the EC2 launch type: Fargate has no GPUs")
     architecture = kwargs.get("cpu_architecture")
-    if architecture not in (None, "X86_64"):
-        raise ValueError(f"cpu_architecture={architecture!r}: only X86_64 is supported")
     name = kwargs.get("name")
     if name is not None:
         error = owner_name_error(str(name))
@@ -297,7 +317,9 @@ def build(kind: str, kwargs: Mapping[str, Any]) -> Options:
             "extraArgs": [str(a) for a in _value(kwargs, "worker_extra_args") or []],
             "env": environment,
             "spot": bool(_value(kwargs, "fargate_spot")),
+            "architecture": architecture,
         },
+        "workerGroups": _groups(kwargs.get("worker_groups")),
         "logs": {
             "group": _value(kwargs, "cloudwatch_logs_group") or None,
             "retentionDays": _value(kwargs, "cloudwatch_logs_default_retention"),

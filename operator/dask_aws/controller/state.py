@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from dask_aws.controller.group_autoscaler import GroupTargets
 from dask_aws.engine.memory import Memory
 
 BACKOFF_BASE = 5.0
@@ -28,6 +29,7 @@ class ObjectState:
     autoscale_target: int | None = None
     autoscale_changed_at: float = 0.0
     idled: bool = False
+    groups: GroupTargets = field(default_factory=GroupTargets)  # with named worker groups
     deleted: bool = False  # the delete handler finished (AWS resources and Secret gone)
     # What the last step saw; its drift period is set from the config at the first step.
     memory: Memory = field(default_factory=Memory)

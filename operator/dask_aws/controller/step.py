@@ -19,19 +19,23 @@ from dask_aws import certs
 from dask_aws.aws import tls_secret
 from dask_aws.aws.clients import Aws, connect
 from dask_aws.aws.found import Target
-from dask_aws.controller import autoscaler, connection, guardrails, metrics
+from dask_aws.controller import autoscaler, connection, group_autoscaler, guardrails, metrics
 from dask_aws.controller.config import OperatorConfig
 from dask_aws.controller.fit import cut, fit
 from dask_aws.controller.state import ObjectState
 from dask_aws.engine.delete import DeleteResult, delete
 from dask_aws.engine.events import Event
 from dask_aws.engine.reconcile import Result, failed_result, reconcile
+from dask_aws.engine.scheduler_api import Endpoint
 from dask_aws.errors import DaskAwsError, PermanentError
 from dask_aws.names import Owner
 from dask_aws.spec import DaskAwsClusterSpec, DeletionPolicy, IdleAction
 from dask_aws.status import ClusterStatus
 
 AUTOSCALE_SECONDS = 5.0  # how often the scheduler's adaptive target and idleness are read
+# How often a cluster with Spot workers reads its tasks (two calls): an interrupted worker
+# hands its data over within its 110 s drain window, and its replacement should start at once.
+SPOT_SECONDS = 10.0
 # Expected problems (bad input, AWS refusing) get one line here, naming the object; only
 # bugs (unexpected exceptions) reach kopf, which logs them with a traceback.
 logger = logging.getLogger("dask_aws.operator")
@@ -102,8 +106,17 @@ def _due(body: Any, state: ObjectState) -> bool:
 def _resync(body: Any, config: OperatorConfig) -> float:
     """How long a Ready object waits for its next step; autoscaling reads the scheduler."""
     spec = body.get("spec") or {}
-    watched = spec.get("autoscaling") or (spec.get("scheduler") or {}).get("idleTimeoutSeconds")
-    return min(config.resync_seconds, AUTOSCALE_SECONDS) if watched else config.resync_seconds
+    watched = (
+        spec.get("autoscaling")
+        or (spec.get("scheduler") or {}).get("idleTimeoutSeconds")
+        or any(g.get("autoscaling") for g in spec.get("workerGroups") or [])
+    )
+    if watched:
+        return min(config.resync_seconds, AUTOSCALE_SECONDS)
+    groups = [spec.get("workers") or {}, *(spec.get("workerGroups") or [])]
+    if any(g.get("spot") or g.get("capacity", "OnDemand") != "OnDemand" for g in groups):
+        return min(config.resync_seconds, SPOT_SECONDS)
+    return config.resync_seconds
 
 
 def _step(body: Any, config: OperatorConfig, state: ObjectState) -> StepOutput:
@@ -158,9 +171,7 @@ def _run(
     aws = aws_for(spec.region, config)
     scheduler = autoscaler.scheduler_of(aws, spec, previous)
     idle = autoscaler.idle_action(spec, state, scheduler)
-    desired = autoscaler.desired_workers(
-        spec, state, scheduler, time.monotonic(), ceiling=config.max_workers
-    )
+    desired, groups = _targets(spec, state, scheduler, config)
     target = Target(owner_of(body["metadata"]), spec)
     state.memory.drift_seconds = config.drift_seconds
     result = reconcile(
@@ -170,8 +181,22 @@ def _run(
         previous=previous,
         desired_workers=desired,
         memory=state.memory,
+        group_targets=groups,
     )
     return result, idle is IdleAction.DELETE
+
+
+def _targets(
+    spec: DaskAwsClusterSpec, state: ObjectState, scheduler: Endpoint | None, config: OperatorConfig
+) -> tuple[int | None, dict[str, int] | None]:
+    """The default group's count and the named groups' (None: as the spec says)."""
+    now = time.monotonic()
+    if state.idled:
+        return 0, dict.fromkeys(spec.group_names, 0)
+    if group_autoscaler.autoscaled(spec):
+        targets = group_autoscaler.targets(spec, state.groups, scheduler, now, config.max_workers)
+        return targets.get(""), targets
+    return autoscaler.desired_workers(spec, state, scheduler, now, ceiling=config.max_workers), None
 
 
 def describe(error: DaskAwsError) -> str:

@@ -14,8 +14,9 @@ from dask_aws.engine import scheduler_api
 from dask_aws.engine.endpoints import endpoint
 from dask_aws.engine.events import Event
 from dask_aws.engine.observe import Observed
-from dask_aws.engine.plan import Plan
-from dask_aws.engine.resources import BY_KEY, RESOURCES, describe, task_definition_key
+from dask_aws.engine.plan import Plan, what
+from dask_aws.engine.resources import describe, lookup, rows, task_definition_key
+from dask_aws.spec import Capacity
 
 # What the scheduler's task definition is made of: a change to any of these replaces the
 # scheduler (and so every worker); workers.* alone rolls the workers, data kept.
@@ -51,20 +52,22 @@ class Outcome:
     ensured: list[str] = field(default_factory=list)  # resources.RESOURCES keys, in order
     created: bool = False  # `ensured` is a first creation, not drift repaired
     started_workers: list[str] = field(default_factory=list)
+    started_by_group: dict[str, int] = field(default_factory=dict)
     started_scheduler: str | None = None
     retired: int = 0
     retire_fallback: str | None = None
     failures: list[str] = field(default_factory=list)
-    # Tasks RunTask refused for a quota or capacity, by component and capacity_reason.
-    refused: dict[tuple[Component, str], int] = field(default_factory=dict)
+    # Tasks RunTask refused for a quota or capacity, by what (the scheduler, the workers,
+    # a worker group: `what()`) and capacity_reason.
+    refused: dict[tuple[str, str], int] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
 
-    def add_failures(self, component: Component, failures: list[str]) -> None:
+    def add_failures(self, component: Component, failures: list[str], group: str = "") -> None:
         self.failures.extend(failures)
         for failure in failures:
             reason = capacity_reason(failure)
             if reason is not None:
-                key = (component, reason)
+                key = (what(component, group), reason)
                 self.refused[key] = self.refused.get(key, 0) + 1
 
     @property
@@ -72,8 +75,8 @@ class Outcome:
         cluster = self.found.get("cluster")
         return cluster.id if cluster else None
 
-    def task_definition(self, component: Component) -> str | None:
-        found = self.found.get(task_definition_key(component))
+    def task_definition(self, component: Component, group: str = "") -> str | None:
+        found = self.found.get(task_definition_key(component, group))
         return found.id if found else None
 
 
@@ -82,13 +85,15 @@ def _ensure_infra(aws: Aws, target: Target, observed: Observed, plan: Plan, out:
     place = observed.place
     for key in plan.ensure:
         # Trust our own writes: what ensure returns is not read back in this step.
-        out.found[key] = BY_KEY[key].ensure(aws, target, place)
-        place = BY_KEY[key].place_after(place, out.found[key])
+        row = lookup(key)
+        assert row is not None  # plan.ensure holds keys of rows(target)
+        out.found[key] = row.ensure(aws, target, place)
+        place = row.place_after(place, out.found[key])
     out.ensured = list(plan.ensure)
     out.security_groups = security_group.ids(target, out.found.get("security-group"))
     if plan.ensure:
         # Everything missing at once is a first creation; anything less is drift repaired.
-        out.created = observed.cluster is None or len(plan.ensure) == len(RESOURCES)
+        out.created = observed.cluster is None or len(plan.ensure) == len(rows(target))
         if out.created:
             event = Event("Normal", "Created", f"Created {describe(plan.ensure)}.")
         else:
@@ -129,11 +134,20 @@ def _retire(aws: Aws, target: Target, plan: Plan, cluster_arn: str, out: Outcome
     )
 
 
-def _run_workers(aws: Aws, target: Target, observed: Observed, plan: Plan, out: Outcome) -> None:
+def _of(group: str) -> str:
+    """' of worker group NAME' for Events about a named group, '' for spec.workers."""
+    return f" of worker group {group}" if group else ""
+
+
+def _run_workers(
+    aws: Aws, target: Target, observed: Observed, plan: Plan, group: str, out: Outcome
+) -> None:
     assert out.cluster_arn is not None
-    workers = target.spec.workers
-    cluster_arn, definition = out.cluster_arn, out.task_definition("worker")
+    shape = target.spec.worker_group(group)
+    cluster_arn, definition = out.cluster_arn, out.task_definition("worker", group)
     assert definition is not None
+    wanted = plan.groups[group].run
+    capacity = shape.capacity_of
 
     def run(count: int, spot: bool) -> ecs_tasks.RunResult:
         return ecs_tasks.run(
@@ -147,38 +161,51 @@ def _run_workers(aws: Aws, target: Target, observed: Observed, plan: Plan, out: 
             out.security_groups,
             scheduler=plan.scheduler,
             spot=spot,
+            group=group,
         )
 
-    result = run(plan.run_workers, workers.spot)
-    missing = plan.run_workers - len(result.started)
-    if missing and workers.spot and workers.spot_fallback:
+    spot = capacity is not Capacity.ON_DEMAND
+    result = run(wanted, spot)
+    on_spot = len(result.started) if spot else 0
+    missing = wanted - len(result.started)
+    if missing and capacity is Capacity.SPOT_WITH_FALLBACK:
         out.events.append(
             Event(
                 "Warning",
                 "SpotFallback",
-                f"FARGATE_SPOT started {len(result.started)} of {plan.run_workers} workers "
+                f"FARGATE_SPOT started {len(result.started)} of {wanted} workers{_of(group)} "
                 f"({'; '.join(result.failures)[:300]}); starting {missing} on demand instead.",
             )
         )
         extra = run(missing, False)
         result = ecs_tasks.RunResult(result.started + extra.started, extra.failures)
-    out.started_workers = result.started
-    out.add_failures("worker", result.failures)
-    if result.started:
-        replaced = plan.replacing_workers[: len(result.started)]
-        if replaced:
-            reasons = sorted({t.stopped_reason or t.stop_code or "stopped" for t in replaced})
-            out.events.append(
-                Event(
-                    "Warning",
-                    "WorkerReplaced",
-                    f"Replacing {len(replaced)} stopped worker task(s): "
-                    f"{'; '.join(reasons)[:400]}.",
-                )
-            )
+    out.started_workers.extend(result.started)
+    out.started_by_group[group] = len(result.started)
+    out.add_failures("worker", result.failures, group)
+    if not result.started:
+        return
+    replaced = plan.groups[group].replacing[: len(result.started)]
+    if replaced:
+        reasons = sorted({t.stopped_reason or t.stop_code or "stopped" for t in replaced})
         out.events.append(
-            Event("Normal", "WorkersStarted", f"Started {len(result.started)} worker task(s).")
+            Event(
+                "Warning",
+                "WorkerReplaced",
+                f"Replacing {len(replaced)} stopped worker task(s){_of(group)}: "
+                f"{'; '.join(reasons)[:400]}.",
+            )
         )
+    where = ""
+    if spot:
+        on_demand = len(result.started) - on_spot
+        where = f" ({on_spot} on Fargate Spot, {on_demand} on demand)"
+    out.events.append(
+        Event(
+            "Normal",
+            "WorkersStarted",
+            f"Started {len(result.started)} worker task(s){_of(group)}{where}.",
+        )
+    )
 
 
 def act(aws: Aws, target: Target, observed: Observed, plan: Plan) -> Outcome:
@@ -221,6 +248,7 @@ def act(aws: Aws, target: Target, observed: Observed, plan: Plan) -> Outcome:
                     "over on the new scheduler, so data held in the cluster is recomputed.",
                 )
             )
-    if plan.run_workers:
-        _run_workers(aws, target, observed, plan, out)
+    for group, planned in plan.groups.items():
+        if planned.run:
+            _run_workers(aws, target, observed, plan, group, out)
     return out

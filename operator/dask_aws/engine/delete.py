@@ -1,6 +1,6 @@
 """Deletion of everything a cluster created: what its status records (wherever it is) and
 what the current spec's names find. Tasks go first (until stopped), then the resources
-in the reverse order of resources.RESOURCES. NotFound counts as done, so the step can be
+in the reverse order of resources.rows(). NotFound counts as done, so the step can be
 repeated after any crash. deletionPolicy Retain only marks what we own."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dask_aws.aws.tags import RETAINED
 from dask_aws.engine import orphans
 from dask_aws.engine.events import Event
 from dask_aws.engine.observe import refs
-from dask_aws.engine.resources import BY_KEY, RESOURCES, Place, describe
+from dask_aws.engine.resources import Place, describe, lookup, rows
 from dask_aws.errors import NOT_FOUND, DaskAwsError, PermanentError, error_code, from_botocore
 from dask_aws.spec import DeletionPolicy
 from dask_aws.status import CreatedResource
@@ -50,7 +50,7 @@ def delete(
         entries = orphans.merge(recorded, _discovered(aws, target) if discover else [])
         if retain:
             _mark_retained(aws, entries)
-            kept = describe(e.kind for e in entries if e.kind in BY_KEY)
+            kept = describe(e.kind for e in entries if lookup(e.kind))
             message = f"Kept {kept} on AWS (deletionPolicy Retain)."
             return DeleteResult(True, [Event("Normal", "Retained", message)])
         removal = orphans.remove(aws, target, entries, wait=True)
@@ -75,7 +75,7 @@ def _discovered(aws: Aws, target: Target) -> list[CreatedResource]:
         vpc = None
     place = Place(vpc, refs(aws, target))
     found: dict[str, Found | None] = {}
-    for resource in RESOURCES:
+    for resource in rows(target):
         try:
             found[resource.key] = resource.observe(aws, target, place)
         except PermanentError:
@@ -85,12 +85,11 @@ def _discovered(aws: Aws, target: Target) -> list[CreatedResource]:
 
 def _mark_retained(aws: Aws, entries: Sequence[CreatedResource]) -> None:
     for entry in entries:
-        if entry.kind not in BY_KEY:
+        row = lookup(entry.kind)
+        if row is None:
             continue  # the tasks: they keep running, tagged as their owner's
         try:
-            BY_KEY[entry.kind].tag(
-                aws.in_region(entry.region), Found(entry.id, ours=True), {RETAINED: "true"}
-            )
+            row.tag(aws.in_region(entry.region), Found(entry.id, ours=True), {RETAINED: "true"})
         except ClientError as exc:
             if error_code(exc) not in NOT_FOUND:
                 raise

@@ -10,14 +10,14 @@ from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Found, Target
 from dask_aws.aws.task_definitions import Component, Refs
 from dask_aws.engine.memory import Seen
-from dask_aws.engine.resources import RESOURCES, Place, task_definition_key
+from dask_aws.engine.resources import Place, rows, task_definition_key
 
 
 @dataclass
 class Observed:
     network: network.Network
     refs: Refs
-    found: dict[str, Found | None]  # by resources.RESOURCES key; None: missing
+    found: dict[str, Found | None]  # by resources.rows() key; None: missing
     tasks: list[ecs_tasks.Task] = field(default_factory=list)
     # Whether the infrastructure was read from AWS in this step (False: recalled, memory.py).
     full: bool = True
@@ -30,8 +30,8 @@ class Observed:
     def cluster(self) -> Found | None:
         return self.found.get("cluster")
 
-    def task_definition(self, component: Component) -> Found | None:
-        return self.found.get(task_definition_key(component))
+    def task_definition(self, component: Component, group: str = "") -> Found | None:
+        return self.found.get(task_definition_key(component, group))
 
 
 def refs(aws: Aws, target: Target) -> Refs:
@@ -49,7 +49,7 @@ def observe(aws: Aws, target: Target, seen: Seen | None = None) -> Observed:
         return _recalled(aws, target, seen)
     place = Place(network.observe(aws, target), refs(aws, target))
     found: dict[str, Found | None] = {}
-    for resource in RESOURCES:
+    for resource in rows(target):
         if resource.wanted(target):
             found[resource.key] = resource.observe(aws, target, place)
             place = resource.place_after(place, found[resource.key])
@@ -65,7 +65,7 @@ def observe(aws: Aws, target: Target, seen: Seen | None = None) -> Observed:
 def _recalled(aws: Aws, target: Target, seen: Seen) -> Observed:
     place = Place(seen.network or network.observe(aws, target), refs(aws, target))
     found: dict[str, Found | None] = {}
-    for resource in RESOURCES:
+    for resource in rows(target):
         if resource.wanted(target):
             if seen.new and resource.given(target):
                 found[resource.key] = resource.observe(aws, target, place)

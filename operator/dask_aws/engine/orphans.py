@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 from dask_aws.aws import tasks as ecs_tasks
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Found, Target
-from dask_aws.engine.resources import BY_KEY, KEYS
+from dask_aws.engine.resources import lookup, order
 from dask_aws.errors import DaskAwsError, TransientError, from_botocore
 from dask_aws.status import CreatedResource
 
@@ -35,14 +35,14 @@ def record(aws: Aws, found: Mapping[str, Found | None]) -> list[CreatedResource]
     cluster = found.get("cluster")
     tasks = [CreatedResource(kind=TASKS, id=cluster.id, region=aws.region)] if cluster else []
     return tasks + [
-        CreatedResource(kind=key, id=f.id, region=aws.region if BY_KEY[key].regional else "")
-        for key in KEYS
-        if (f := found.get(key)) is not None and f.ours
+        CreatedResource(kind=key, id=f.id, region=aws.region if row.regional else "")
+        for key, f in sorted(found.items(), key=lambda item: order(item[0]))
+        if f is not None and f.ours and (row := lookup(key)) is not None
     ]
 
 
 def _identity(entry: CreatedResource) -> tuple[str, str, str]:
-    resource = BY_KEY.get(entry.kind)
+    resource = lookup(entry.kind)
     return entry.kind, entry.region, resource.stable_id(entry.id) if resource else entry.id
 
 
@@ -59,8 +59,11 @@ def unused(
     previous: Iterable[CreatedResource], current: Iterable[CreatedResource]
 ) -> list[CreatedResource]:
     in_use = {_identity(e) for e in current}
-    known = {*BY_KEY, TASKS}
-    return [e for e in previous if _identity(e) not in in_use and e.kind in known]
+    return [
+        e
+        for e in previous
+        if _identity(e) not in in_use and (e.kind == TASKS or lookup(e.kind) is not None)
+    ]
 
 
 @dataclass
@@ -117,14 +120,14 @@ def remove(
             out.errors.append(stopped)
         busy.add(entry.id)
         out.left.append(entry)
-    order = {key: n for n, key in enumerate(KEYS)}
-    for entry in sorted(entries, key=lambda e: -order.get(e.kind, -1)):
+    for entry in sorted(entries, key=lambda e: -order(e.kind)):
         if entry.kind == TASKS:
             continue
         if entry.kind == "cluster" and entry.id in busy:
             out.left.append(entry)
             continue
-        resource, found = BY_KEY[entry.kind], Found(entry.id, ours=True)
+        resource, found = lookup(entry.kind), Found(entry.id, ours=True)
+        assert resource is not None  # unused() and merge() keep only known kinds
         failure = _attempt(aws, entry, resource.delete, aws.in_region(entry.region), found)
         if isinstance(failure, DaskAwsError):
             out.left.append(entry)

@@ -5,7 +5,7 @@ No AWS calls here, so every decision can be tested on hand-made observations.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -13,31 +13,61 @@ from dask_aws.aws.task_definitions import Component
 from dask_aws.aws.tasks import Task
 from dask_aws.engine import crashloop
 from dask_aws.engine.observe import Observed
-from dask_aws.engine.resources import RESOURCES, task_definition_key
+from dask_aws.engine.resources import task_definition_key
 
 RECENT = timedelta(minutes=10)
 
 
 @dataclass
+class GroupPlan:
+    """What happens to one worker group's tasks ("" is spec.workers)."""
+
+    desired: int = 0
+    run: int = 0  # how many to start
+    replacing: list[Task] = field(default_factory=list)  # stopped ones being replaced
+    kept: list[Task] = field(default_factory=list)  # live workers that stay
+    outdated: list[Task] = field(default_factory=list)  # older-definition workers, still serving
+    rolling: bool = False  # workers of an older definition were found
+    interrupted: list[Task] = field(default_factory=list)  # Spot interruptions under way
+
+
+@dataclass
 class Plan:
-    ensure: list[str] = field(default_factory=list)  # resources.RESOURCES keys, in order
+    ensure: list[str] = field(default_factory=list)  # resources.rows() keys, in order
     stop: list[tuple[Task, str]] = field(default_factory=list)  # task, reason
     retire: list[Task] = field(default_factory=list)  # workers to retire, then stop
     run_scheduler: bool = False
-    run_workers: int = 0
-    replacing_workers: list[Task] = field(default_factory=list)  # stopped ones being replaced
     replacing_scheduler: Task | None = None
     scheduler: Task | None = None  # the scheduler the workers belong to, when running
-    kept_workers: list[Task] = field(default_factory=list)  # live workers that stay
-    outdated: list[Task] = field(default_factory=list)  # older-definition workers, still serving
-    rolling: bool = False  # workers of an older definition were found
-    # Launches held back because tasks of the current definition die as they start.
-    crash_loop: tuple[Component, crashloop.Verdict] | None = None  # stalled: stop trying
-    backoff: tuple[Component, crashloop.Verdict] | None = None  # the next launch is later
+    groups: dict[str, GroupPlan] = field(default_factory=dict)  # by worker group name
+    # Launches held back because tasks of the current definition die as they start: what
+    # (the scheduler, the workers, a worker group) and the verdict.
+    crash_loop: tuple[str, crashloop.Verdict] | None = None  # stalled: stop trying
+    backoff: tuple[str, crashloop.Verdict] | None = None  # the next launch is later
 
     @property
     def retry_at(self) -> datetime | None:
         return self.backoff[1].retry_at if self.backoff else None
+
+    @property
+    def run_workers(self) -> int:
+        return sum(g.run for g in self.groups.values())
+
+    @property
+    def kept_workers(self) -> list[Task]:
+        return [t for g in self.groups.values() for t in g.kept]
+
+    @property
+    def outdated(self) -> list[Task]:
+        return [t for g in self.groups.values() for t in g.outdated]
+
+    @property
+    def replacing_workers(self) -> list[Task]:
+        return [t for g in self.groups.values() for t in g.replacing]
+
+    @property
+    def rolling(self) -> bool:
+        return any(g.rolling for g in self.groups.values())
 
     @property
     def mutates(self) -> bool:
@@ -48,21 +78,21 @@ class Plan:
 
 def _infra(observed: Observed) -> list[str]:
     """What to create or repair: wanted rows (those observed) missing or out of sync."""
-    return [
-        r.key
-        for r in RESOURCES
-        if r.key in observed.found
-        and ((found := observed.found[r.key]) is None or not found.in_sync)
-    ]
+    return [key for key, found in observed.found.items() if found is None or not found.in_sync]
 
 
 def _current(task: Task, observed: Observed, ensure: list[str]) -> bool:
-    definition = observed.task_definition(task.component)
+    definition = observed.task_definition(task.component, task.group)
     return (
-        task_definition_key(task.component) not in ensure
+        task_definition_key(task.component, task.group) not in ensure
         and definition is not None
         and task.task_definition_arn == definition.id
     )
+
+
+def what(component: Component, group: str = "") -> str:
+    """How status and Events name a component: scheduler, worker, or worker group NAME."""
+    return f"worker group {group}" if group else component
 
 
 def _oldest_first(tasks: list[Task]) -> list[Task]:
@@ -71,18 +101,21 @@ def _oldest_first(tasks: list[Task]) -> list[Task]:
 
 def plan(
     observed: Observed,
-    desired_workers: int,
+    desired_workers: int | Mapping[str, int],
     now: datetime | None = None,
     retire_first: Collection[str] = (),
-    rollout: Rollout | None = None,
+    rollout: Rollout | Mapping[str, Rollout] | None = None,
     connected: Collection[str] | None = None,
 ) -> Plan:
-    """`retire_first`: worker task IPs to pick first when there are too many workers (the
-    Python front end's adaptive scaling has already retired exactly those through Dask).
-    `rollout`: the budget for replacing workers of an older definition. `connected`: IPs
-    of the workers the scheduler knows; while rolling, only those count as running (a
-    task is RUNNING some seconds before its worker has joined)."""
+    """`desired_workers`: the default group's count, or the count of each worker group by
+    name ("" is spec.workers; a group left out wants none). `retire_first`: worker task IPs
+    to pick first when there are too many workers (the Python front end's adaptive scaling
+    has already retired exactly those through Dask). `rollout`: the budget for replacing
+    workers of an older definition (per group, or one for all). `connected`: IPs of the
+    workers the scheduler knows; while rolling, only those count as running (a task is
+    RUNNING some seconds before its worker has joined)."""
     now = now or datetime.now(UTC)
+    desired = {"": desired_workers} if isinstance(desired_workers, int) else dict(desired_workers)
     result = Plan(ensure=_infra(observed))
     live = [t for t in observed.tasks if t.live]
     schedulers = _oldest_first([t for t in live if t.component == "scheduler"])
@@ -97,24 +130,54 @@ def plan(
         lost = [t for t in observed.tasks if t.component == "scheduler" and not t.live]
         result.replacing_scheduler = schedulers[0] if schedulers else _newest(lost)
         schedulers_seen = [t for t in observed.tasks if t.component == "scheduler"]
-        result.run_scheduler = _may_launch(result, observed, "scheduler", schedulers_seen, now)
-    # Workers follow their scheduler: those started for any other one are rolled over.
-    # Partitions, never `x in list` of tasks: plan() stays linear at thousands of workers.
-    mine: list[Task] = []
+        result.run_scheduler = _may_launch(result, observed, "scheduler", "", schedulers_seen, now)
+    # Workers follow their scheduler: those started for any other one are rolled over, and
+    # so are those of a group the spec no longer has. Partitions, never `x in list` of
+    # tasks: plan() stays linear at thousands of workers.
+    mine: dict[str, list[Task]] = {name: [] for name in desired}
     for worker in workers:
-        if keep is not None and worker.scheduler_task_id == keep.id:
-            mine.append(worker)
-        else:
+        if keep is None or worker.scheduler_task_id != keep.id:
             result.stop.append((worker, "dask-aws: scheduler replaced"))
+        elif worker.group not in mine:
+            result.stop.append((worker, "dask-aws: worker group removed from the spec"))
+        else:
+            mine[worker.group].append(worker)
     if keep is None or not keep.running:
         return result  # workers start once the scheduler has an address
     result.scheduler = keep
+    joined = set(connected) if connected is not None else None
+    ours: dict[str, list[Task]] = {name: [] for name in desired}
+    for t in observed.tasks:
+        if t.component == "worker" and t.scheduler_task_id == keep.id and t.group in ours:
+            ours[t.group].append(t)
+    for name, count in desired.items():
+        budget = rollout.get(name) if isinstance(rollout, Mapping) else rollout
+        group = _plan_group(result, observed, name, count, mine[name], retire_first)
+        group.run = _roll(result, group, budget, joined)
+        # Only workers of this scheduler: those of a lost one exit because it is gone.
+        if group.run and not _may_launch(result, observed, "worker", name, ours[name], now):
+            group.run = 0
+        if group.run:
+            group.replacing = _replaced(ours[name], now)[: group.run]
+        group.interrupted = [t for t in ours[name] if t.interrupted]
+        result.groups[name] = group
+    return result
 
+
+def _plan_group(
+    result: Plan,
+    observed: Observed,
+    name: str,
+    desired: int,
+    workers: list[Task],
+    retire_first: Collection[str],
+) -> GroupPlan:
+    """The group's current workers, minus the surplus (added to result.retire)."""
+    group = GroupPlan(desired=desired)
     current: list[Task] = []
-    outdated: list[Task] = []
-    for worker in mine:
-        (current if _current(worker, observed, result.ensure) else outdated).append(worker)
-    surplus = len(current) - desired_workers
+    for worker in workers:
+        (current if _current(worker, observed, result.ensure) else group.outdated).append(worker)
+    surplus = len(current) - desired
     if surplus > 0:
         # Those named by the caller, then pending ones (they hold no data), then the newest.
         named = set(retire_first)
@@ -126,27 +189,21 @@ def plan(
         result.retire.extend(victims)
         gone = {v.arn for v in victims}
         current = [w for w in current if w.arn not in gone]
-    result.kept_workers = current
-    result.rolling = bool(outdated)
-    joined = set(connected) if connected is not None else None
-    result.run_workers = _roll(result, current, outdated, desired_workers, rollout, joined)
-    # Only workers of this scheduler: those of a lost one exit because it is gone.
-    ours = [t for t in observed.tasks if t.component == "worker" and t.scheduler_task_id == keep.id]
-    if result.run_workers and not _may_launch(result, observed, "worker", ours, now):
-        result.run_workers = 0
-    if result.run_workers:
-        stopped = [
-            t
-            for t in observed.tasks
-            if t.component == "worker"
-            and not t.live
-            and t.scheduler_task_id == keep.id
-            and t.stop_code not in (None, "UserInitiated")
-            and t.stopped_at is not None
-            and now - t.stopped_at < RECENT
-        ]
-        result.replacing_workers = stopped[: result.run_workers]
-    return result
+    group.kept = current
+    group.rolling = bool(group.outdated)
+    return group
+
+
+def _replaced(tasks: list[Task], now: datetime) -> list[Task]:
+    """Workers that stopped (or are being stopped by a Spot interruption) recently for a
+    reason other than ours: the ones a new worker replaces, for the Event."""
+    return [
+        t
+        for t in tasks
+        if not t.live
+        and t.stop_code not in (None, "UserInitiated")
+        and now - (t.stopped_at or now) < RECENT
+    ]
 
 
 @dataclass(frozen=True)
@@ -162,41 +219,40 @@ class Rollout:
         return cls(max_surge=max(1, -(-desired // 4)))  # 25 %, rounded up
 
 
-def _roll(
-    result: Plan,
-    current: list[Task],
-    outdated: list[Task],
-    desired: int,
-    rollout: Rollout | None,
-    joined: set[str] | None,
-) -> int:
+def _roll(result: Plan, group: GroupPlan, rollout: Rollout | None, joined: set[str] | None) -> int:
     """Retires outdated workers only while enough others run (Dask moves their data to
     those), and starts replacements within the surge; returns how many to start."""
+    desired, current, outdated = group.desired, group.kept, group.outdated
     budget = rollout or Rollout.default(desired)
     running = sum(1 for w in current if w.running and (joined is None or w.ip in joined))
     serving = _oldest_first([w for w in outdated if w.running])
     result.retire.extend(w for w in outdated if not w.running)  # they hold no data
     spare = max(0, running + len(serving) - (desired - budget.max_unavailable))
     result.retire.extend(serving[:spare])
-    result.outdated = serving[spare:]
-    room = desired + budget.max_surge - len(current) - len(result.outdated)
+    group.outdated = serving[spare:]
+    room = desired + budget.max_surge - len(current) - len(group.outdated)
     return max(0, min(desired - len(current), room))
 
 
 def _may_launch(
-    result: Plan, observed: Observed, component: Component, tasks: list[Task], now: datetime
+    result: Plan,
+    observed: Observed,
+    component: Component,
+    group: str,
+    tasks: list[Task],
+    now: datetime,
 ) -> bool:
     """False while the current definition's tasks keep dying as they start."""
-    definition = observed.task_definition(component)
-    if definition is None or task_definition_key(component) in result.ensure:
+    definition = observed.task_definition(component, group)
+    if definition is None or task_definition_key(component, group) in result.ensure:
         return True  # a new definition has no failures yet
     verdict = crashloop.judge(tasks, definition.id, now)
     if verdict.stalled:
-        result.crash_loop = (component, verdict)
+        result.crash_loop = (what(component, group), verdict)
         return False
     if verdict.retry_at is not None:
         if result.retry_at is None or verdict.retry_at < result.retry_at:
-            result.backoff = (component, verdict)
+            result.backoff = (what(component, group), verdict)
         return False
     return True
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -50,13 +50,22 @@ def reconcile(
     desired_workers: int | None = None,
     retire_first: Collection[str] = (),
     memory: Memory | None = None,
+    group_targets: Mapping[str, int] | None = None,
 ) -> Result:
     """Move AWS one step toward the spec. Safe to run again at any time, from any process.
 
-    `retire_first`: IPs of worker tasks to stop first when scaling down (see plan.plan).
-    `memory`: the owner's previous step (memory.py); without it everything is read."""
+    `desired_workers`: the default group's count (spec.workers.replicas when None);
+    `group_targets`: named groups' counts where they differ from their replicas (an
+    autoscaler's). `retire_first`: IPs of worker tasks to stop first when scaling down (see
+    plan.plan). `memory`: the owner's previous step (memory.py); without it everything is
+    read."""
     previous = previous or ClusterStatus()
-    desired = target.spec.workers.replicas if desired_workers is None else desired_workers
+    spec = target.spec
+    desired = {
+        "": spec.workers.replicas if desired_workers is None else desired_workers,
+        **{g.name: g.replicas for g in spec.worker_groups},
+        **{k: v for k, v in (group_targets or {}).items() if k in spec.group_names},
+    }
     now = datetime.now(UTC)
     if not aws.known_region:
         return failed_result(unknown_region(aws.region), previous, generation)
@@ -66,7 +75,7 @@ def reconcile(
     memory.forget()  # kept only if this step succeeds: an error may mean something is gone
     try:
         observed = observe(aws, target, seen)
-        rollout = _rollout(target, desired)
+        rollout = {name: _rollout(target, name, count) for name, count in desired.items()}
         steps = plan(observed, desired, now, retire_first=retire_first, rollout=rollout)
         if steps.rolling and steps.scheduler is not None:
             joined = _joined(aws, target, observed, steps.scheduler)
@@ -125,10 +134,11 @@ def reconcile(
 def _progressed(previous: ClusterStatus, status: ClusterStatus, steps: Plan) -> bool:
     """Whether this step started or stopped something, or saw a task change state. A step
     whose RunTask AWS refused (quota, capacity) has not: the retries slow down."""
-    seen = (status.aws.scheduler_task_arn, status.workers, status.phase)
+    seen = (status.aws.scheduler_task_arn, status.workers, status.worker_groups, status.phase)
     return steps.mutates or seen != (
         previous.aws.scheduler_task_arn,
         previous.workers,
+        previous.worker_groups,
         previous.phase,
     )
 
@@ -151,8 +161,8 @@ def _expiry_event(previous: ClusterStatus, status: ClusterStatus) -> list[Event]
     return [Event("Warning", EXPIRING, expiry[0].upper() + expiry[1:] + ".")]
 
 
-def _rollout(target: Target, desired: int) -> Rollout:
-    budget = target.spec.workers.rollout
+def _rollout(target: Target, group: str, desired: int) -> Rollout:
+    budget = target.spec.worker_group(group).rollout
     default = Rollout.default(desired)
     surge = default.max_surge if budget.max_surge is None else budget.max_surge
     return Rollout(max_surge=surge, max_unavailable=budget.max_unavailable)

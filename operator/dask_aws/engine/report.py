@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from dask_aws import certs
@@ -20,6 +21,7 @@ from dask_aws.status import (
     Phase,
     TlsStatus,
     WorkerCounts,
+    WorkerGroupStatus,
     set_condition,
 )
 
@@ -48,12 +50,14 @@ def _refusals(out: Outcome) -> str | None:
     if not out.refused:
         return None
     parts = []
-    for component in ("scheduler", "worker"):
+    for component in dict.fromkeys(c for c, _ in out.refused):
         reasons = {r: n for (c, r), n in out.refused.items() if c == component}
-        if not reasons:
-            continue
         count = sum(reasons.values())
-        what = "the scheduler task" if component == "scheduler" else f"{count} more worker task(s)"
+        what = (
+            "the scheduler task"
+            if component == "scheduler"
+            else f"{count} more {component} task(s)"
+        )
         if len(reasons) == 1:
             parts.append(f"AWS refused {what}: {next(iter(reasons))}")
         else:
@@ -73,7 +77,7 @@ def _capacity_events(previous: ClusterStatus, out: Outcome, desired: int, have: 
         if component == "scheduler":
             what = "the scheduler task"
         else:
-            what = f"{count} worker task(s) ({have}/{desired} running or starting)"
+            what = f"{count} {component} task(s) ({have}/{desired} running or starting)"
         out.events.append(
             Event(
                 "Warning",
@@ -84,23 +88,48 @@ def _capacity_events(previous: ClusterStatus, out: Outcome, desired: int, have: 
         )
 
 
+def _counts(plan: Plan, out: Outcome, group: str, desired: int) -> WorkerCounts:
+    planned = plan.groups.get(group)
+    kept = planned.kept if planned else []
+    running = sum(1 for w in kept if w.running)
+    pending = len(kept) - running + out.started_by_group.get(group, 0)
+    return WorkerCounts(desired=desired, running=running, pending=pending)
+
+
+def _groups(
+    target: Target, plan: Plan, out: Outcome, desired: Mapping[str, int]
+) -> list[WorkerGroupStatus]:
+    return [
+        WorkerGroupStatus(
+            name=name,
+            **_counts(plan, out, name, desired.get(name, 0)).model_dump(),
+            task_definition_arn=out.task_definition("worker", name),
+        )
+        for name in target.spec.group_names[1:]
+    ]
+
+
 def converged_status(
     target: Target,
     observed: Observed,
     plan: Plan,
     out: Outcome,
-    desired: int,
+    desired: int | Mapping[str, int],
     generation: int | None,
     previous: ClusterStatus,
     now: datetime | None = None,
 ) -> ClusterStatus:
-    """The status after a step that ran. Events that only a comparison with `previous`
-    can tell (a quota newly met) are added to `out.events`."""
+    """The status after a step that ran; `desired` as plan() takes it. Events that only a
+    comparison with `previous` can tell (a quota newly met) are added to `out.events`."""
     spec = target.spec
     scheduler = plan.scheduler
-    running = sum(1 for w in plan.kept_workers if w.running)
-    pending = sum(1 for w in plan.kept_workers if not w.running) + len(out.started_workers)
-    ready = scheduler is not None and running == desired and not plan.mutates and not plan.outdated
+    wanted = {"": desired} if isinstance(desired, int) else dict(desired)
+    counts = _counts(plan, out, "", wanted.get("", 0))
+    groups = _groups(target, plan, out, wanted)
+    running, pending, desired = counts.running, counts.pending, counts.desired
+    on_target = running == desired and all(g.running == g.desired for g in groups)
+    ready = scheduler is not None and on_target and not plan.mutates and not plan.outdated
+    of_groups = "".join(f", {g.name} {g.running}/{g.desired}" for g in groups)
     replacing = plan.replacing_scheduler
     if scheduler is None and replacing is not None and replacing.live:
         phase = Phase.DEGRADED
@@ -114,7 +143,7 @@ def converged_status(
         why = ("SchedulerStarting", "waiting for the scheduler task to run")
     elif ready:
         phase = Phase.RUNNING
-        why = ("Running", f"scheduler running, {running}/{desired} workers")
+        why = ("Running", f"scheduler running, {running}/{desired} workers{of_groups}")
     elif plan.outdated:
         phase = Phase.SCALING
         why = (
@@ -124,7 +153,8 @@ def converged_status(
         )
     else:
         phase = Phase.SCALING
-        why = ("Scaling", f"{running}/{desired} workers running, {pending} starting")
+        starting = pending + sum(g.pending for g in groups)
+        why = ("Scaling", f"{running}/{desired} workers{of_groups} running, {starting} starting")
     refusals = _refusals(out)
     if refusals is not None and not ready:
         # What runs keeps running; the status says why the rest does not.
@@ -154,7 +184,8 @@ def converged_status(
         scheduler_address=address,
         dashboard_address=dashboard,
         replicas=running,
-        workers=WorkerCounts(desired=desired, running=running, pending=pending),
+        workers=counts,
+        worker_groups=groups,
         aws=AwsStatus(
             cluster_arn=out.cluster_arn,
             execution_role_arn=observed.refs.execution_role_arn,

@@ -5,7 +5,9 @@ Plan asks each row's `observe` whether its resource is missing or out of sync, a
 resources are retained), and the Python front end's progress lines name rows by `label`.
 A new resource kind is one module in `aws/` with these verbs and one row here, as in
 Crossplane's ExternalClient. The ECS tasks are not rows: they are the cluster's
-components, planned one by one in plan.py.
+components, planned one by one in plan.py. Each named worker group adds one row of its
+own, a task definition (`rows(target)`); its key names the group, so a record of it is
+understood (and removed) after the group has left the spec.
 """
 
 from __future__ import annotations
@@ -102,16 +104,21 @@ def _role(kind: iam_roles.Kind) -> Resource:
     )
 
 
-def task_definition_key(component: Component) -> str:
-    return f"{component}-task-definition"
+GROUP_KEY = "worker-task-definition/"  # + the group's name
 
 
-def _task_definition(component: Component) -> Resource:
+def task_definition_key(component: Component, group: str = "") -> str:
+    return f"{GROUP_KEY}{group}" if group else f"{component}-task-definition"
+
+
+def _task_definition(component: Component, group: str = "") -> Resource:
     return Resource(
-        key=task_definition_key(component),
-        label=f"{component} task definition",
-        observe=lambda aws, target, place: tds.observe(aws, target, component, place.refs),
-        ensure=lambda aws, target, place: tds.ensure(aws, target, component, place.refs),
+        key=task_definition_key(component, group),
+        label=f"task definition of worker group {group}"
+        if group
+        else f"{component} task definition",
+        observe=lambda aws, target, place: tds.observe(aws, target, component, place.refs, group),
+        ensure=lambda aws, target, place: tds.ensure(aws, target, component, place.refs, group),
         delete=tds.delete,
         tag=tds.tag,
         stable_id=lambda arn: arn.rsplit(":", 1)[0],
@@ -157,9 +164,27 @@ KEYS = tuple(r.key for r in RESOURCES)
 BY_KEY = {r.key: r for r in RESOURCES}
 
 
+def rows(target: Target) -> tuple[Resource, ...]:
+    """The table for this spec: RESOURCES, then one task definition per named group."""
+    groups = target.spec.group_names[1:]
+    return RESOURCES + tuple(_task_definition("worker", group) for group in groups)
+
+
+def lookup(key: str) -> Resource | None:
+    """The row of a key, a named group's included (even one the spec no longer has)."""
+    if key.startswith(GROUP_KEY):
+        return _task_definition("worker", key[len(GROUP_KEY) :])
+    return BY_KEY.get(key)
+
+
+def order(key: str) -> int:
+    """Where a key stands in dependency order; groups' task definitions come last."""
+    return len(KEYS) if key.startswith(GROUP_KEY) else KEYS.index(key) if key in BY_KEY else -1
+
+
 def describe(keys: Iterable[str]) -> str:
     """'the ECS cluster, task role and log group': the rows' labels as one phrase."""
-    labels = [BY_KEY[k].label if k in BY_KEY else k.replace("tasks", "ECS tasks") for k in keys]
+    labels = [row.label if (row := lookup(k)) else k.replace("tasks", "ECS tasks") for k in keys]
     if len(labels) <= 1:
         return "the " + "".join(labels)
     return "the " + ", ".join(labels[:-1]) + " and " + labels[-1]
