@@ -60,15 +60,13 @@ class WorkerCounts(CamelModel):
     pending: int = Field(0, description="Worker tasks started but not RUNNING yet.")
 
 
-class WorkerGroupStatus(CamelModel):
+class WorkerGroupStatus(WorkerCounts):
     """One named worker group (spec.workerGroups), counted at the latest reconcile."""
 
     name: str = Field(description="The group's name, as in spec.workerGroups.")
     desired: int = Field(
         0, description="Workers wanted: the group's replicas, or its autoscaling target."
     )
-    running: int = Field(0, description="Worker tasks of the group ECS reports RUNNING.")
-    pending: int = Field(0, description="Worker tasks of the group started but not RUNNING yet.")
     task_definition_arn: str | None = Field(
         None, description="ARN, with revision, of the group's ECS task definition."
     )

@@ -8,7 +8,8 @@ as script text, so the image needs nothing of ours) and replaces that answer: it
 scheduler to retire this worker (close_workers=True, which moves its data to the other
 workers and then closes worker and nanny), trying again every 2 s while no other worker
 can take the data yet (the replacement is starting), and closes as `dask worker` would
-once `deadline` seconds have passed, before the SIGKILL.
+once `deadline` seconds have passed, before the SIGKILL, or at once when the scheduler
+does not answer (it is stopping too, as when the cluster is deleted: nobody to hand to).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ async def _leave(nanny, deadline):
             )
         except Exception as exc:
             logger.info("dask-aws: retiring %s failed: %s", address, exc)
-            retired = {}
+            break
         if retired:
             logger.info("dask-aws: %s retired through the scheduler, data moved", address)
             return

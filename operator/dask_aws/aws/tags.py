@@ -22,6 +22,7 @@ PROCESS = PREFIX + "process"  # "<pid>:<process start time, unix seconds>"
 HEARTBEAT = PREFIX + "heartbeat"
 TLS_NOT_AFTER = PREFIX + "tls-not-after"  # RFC 3339: the certificates' expiry, no secret
 TLS_VALIDITY_DAYS = PREFIX + "tls-validity-days"  # what they were issued for
+WORKER_GROUP = PREFIX + "worker-group"  # a named group's tasks and task definition, for billing
 ECS_CLUSTER = PREFIX + "ecs-cluster"  # the user's cluster the tasks run in, when not ours
 MANAGED_BY_VALUE = "dask-aws"
 

@@ -272,6 +272,7 @@ def ensure(aws: Aws, target: Target, component: Component, refs: Refs, group: st
     owned = {
         **tags.ownership(target.owner, target.spec.tags),
         tags.SPEC_HASH: fingerprint(target, registration),
+        **({tags.WORKER_GROUP: group} if group else {}),
     }
     ecs_tags: Any = tags.as_ecs(owned)
     reply = aws.ecs.register_task_definition(**registration, tags=ecs_tags)

@@ -196,7 +196,12 @@ def run(
                 "assignPublicIp": "ENABLED" if network.assign_public_ip else "DISABLED",
             }
         },
-        "tags": tags.as_ecs(tags.ownership(target.owner, spec.tags)),
+        "tags": tags.as_ecs(
+            {
+                **tags.ownership(target.owner, spec.tags),
+                **({tags.WORKER_GROUP: group} if group else {}),
+            }
+        ),
         "propagateTags": "TASK_DEFINITION",
     }
     if spot:

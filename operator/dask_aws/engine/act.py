@@ -3,6 +3,7 @@ the next observe, because every resource is found again by name, tag or startedB
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from dask_aws.aws import security_group
@@ -128,10 +129,17 @@ def _retire(aws: Aws, target: Target, plan: Plan, cluster_arn: str, out: Outcome
         Event(
             "Normal",
             "ScaledDown",
-            f"Stopped {len(victims)} worker task(s); {out.retired} of them were retired "
-            "through the scheduler first, so their data moved to other workers.",
+            f"Stopped {len(victims)} worker task(s){_by_group(victims)}; {out.retired} of them "
+            "were retired through the scheduler first, so their data moved to other workers.",
         )
     )
+
+
+def _by_group(tasks: list[ecs_tasks.Task]) -> str:
+    """' (2 of worker group spot)' for the named groups among `tasks`."""
+    counts = Counter(t.group for t in tasks if t.group)
+    parts = [f"{n} of worker group {g}" for g, n in sorted(counts.items())]
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def _of(group: str) -> str:

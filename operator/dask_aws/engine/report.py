@@ -66,9 +66,11 @@ def _refusals(out: Outcome) -> str | None:
     return "; ".join(parts) + "; RunTask is tried again at every step"
 
 
-def _capacity_events(previous: ClusterStatus, out: Outcome, desired: int, have: int) -> None:
+def _capacity_events(
+    previous: ClusterStatus, out: Outcome, counts: Mapping[str, WorkerCounts]
+) -> None:
     """A Warning per distinct refusal, when it starts: not again while the previous status
-    already said CapacityLimited with that reason."""
+    already said CapacityLimited with that reason. `counts`: by what the refusal names."""
     before = previous.condition(ConditionType.READY)
     said = before.message if before is not None and before.reason == CAPACITY_LIMITED else ""
     for (component, reason), count in out.refused.items():
@@ -77,7 +79,9 @@ def _capacity_events(previous: ClusterStatus, out: Outcome, desired: int, have: 
         if component == "scheduler":
             what = "the scheduler task"
         else:
-            what = f"{count} {component} task(s) ({have}/{desired} running or starting)"
+            group = counts.get(component, WorkerCounts())
+            have = group.running + group.pending
+            what = f"{count} {component} task(s) ({have}/{group.desired} running or starting)"
         out.events.append(
             Event(
                 "Warning",
@@ -159,7 +163,8 @@ def converged_status(
     if refusals is not None and not ready:
         # What runs keeps running; the status says why the rest does not.
         why = (CAPACITY_LIMITED, f"{why[1]}; {refusals}")
-        _capacity_events(previous, out, desired, running + pending)
+        by_what = {"worker": counts, **{f"worker group {g.name}": g for g in groups}}
+        _capacity_events(previous, out, by_what)
     others = [f for f in dict.fromkeys(out.failures) if capacity_reason(f) is None]
     failures = "; ".join([*([refusals] if refusals else []), *others])
     message = out.retire_fallback or failures or None
