@@ -72,6 +72,31 @@ class WorkerGroupStatus(WorkerCounts):
     )
 
 
+class CostStatus(CamelModel):
+    """What the cluster costs, estimated from AWS's Fargate list prices (dask_aws/cost.py
+    names its source and date; no Savings Plans, taxes or data transfer; the Spot price is
+    an estimated discount). Tasks on the EC2 launch type cost nothing here: AWS bills the
+    instances."""
+
+    hourly_usd: str = Field(
+        "0",
+        alias="hourlyUSD",
+        pattern=r"^[0-9]+(\.[0-9]+)?$",
+        description="US dollars per hour for the tasks running now (a decimal string).",
+    )
+    accrued_usd: str = Field(
+        "0",
+        alias="accruedUSD",
+        pattern=r"^[0-9]+(\.[0-9]+)?$",
+        description="US dollars the cluster's tasks have cost since it was created, as of "
+        "asOf (a decimal string); add hourlyUSD for each hour since asOf. Rewritten when the "
+        "rate changes and at least every 15 minutes.",
+    )
+    as_of: str | None = Field(
+        None, description="When accruedUSD was last brought up to date (RFC 3339, UTC)."
+    )
+
+
 class CreatedResource(CamelModel):
     """An AWS resource dask-aws created for this cluster. Recorded so that it is removed
     even after the spec stops pointing at it (another region, a resource the user brings)
@@ -167,6 +192,7 @@ class ClusterStatus(CamelModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     aws: AwsStatus = Field(default_factory=AwsStatus)
+    cost: CostStatus | None = Field(None, description="What the cluster costs (an estimate).")
     message: str | None = Field(
         None, description="The latest notable outcome, for people (an AWS error, a fallback)."
     )

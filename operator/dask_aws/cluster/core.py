@@ -16,6 +16,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Awaitable, Generator, Iterable
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -119,6 +120,13 @@ class ECSCluster(Cluster):
         return self._aws_status
 
     @property
+    def hourly_usd(self) -> Decimal:
+        """What the cluster's running tasks cost per hour, in US dollars: an estimate from
+        AWS's Fargate list prices (dask_aws/cost.py names the source), 0 before it runs."""
+        status = self._aws_status
+        return Decimal(status.cost.hourly_usd) if status and status.cost else Decimal(0)
+
+    @property
     def dashboard_link(self) -> str:
         """distributed names the scheme from this process's dashboard settings; the
         scheduler serves HTTPS when the cluster speaks TLS."""
@@ -201,6 +209,11 @@ class ECSCluster(Cluster):
             ):
                 raise ClusterStartError(error.message)
             if result.ready:
+                if result.status.cost is not None:
+                    self._progress.say(
+                        f"running: about ${self.hourly_usd:.4f}/hour at this size (an "
+                        "estimate from Fargate list prices; cluster.hourly_usd)"
+                    )
                 return
             if time.monotonic() > deadline:
                 why = error.message if error else result.status.message or "still starting"

@@ -1,13 +1,16 @@
-"""Prometheus metrics: reconciles and their durations, AWS calls by outcome, clusters by phase."""
+"""Prometheus metrics: reconciles and their durations, AWS calls by outcome, clusters by
+phase, each cluster's workers (by group) and estimated cost, and the cost per namespace.
+The chart's Grafana dashboard reads exactly these (tests/chart/test_dashboard.py)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 from prometheus_client import Counter, Gauge, Histogram
 
-from dask_aws.status import Phase
+from dask_aws.status import ClusterStatus, Phase
 
 RECONCILES = Counter(
     "dask_aws_reconciles_total", "Reconcile steps by kind and result", ["kind", "result"]
@@ -19,7 +22,29 @@ AWS_CALLS = Counter(
     "dask_aws_aws_calls_total", "AWS API calls by operation and outcome", ["operation", "outcome"]
 )
 CLUSTERS = Gauge("dask_aws_clusters", "DaskAwsCluster objects by phase", ["phase"])
+WORKERS = Gauge(
+    "dask_aws_cluster_workers",
+    "Worker tasks of a cluster by worker group (default: spec.workers) and state",
+    ["namespace", "name", "group", "state"],
+)
+HOURLY_USD = Gauge(
+    "dask_aws_cluster_hourly_usd",
+    "Estimated US dollars per hour of a cluster's running tasks (Fargate list prices)",
+    ["namespace", "name"],
+)
+ACCRUED_USD = Gauge(
+    "dask_aws_cluster_accrued_usd",
+    "Estimated US dollars a cluster's tasks have cost since it was created",
+    ["namespace", "name"],
+)
+NAMESPACE_HOURLY_USD = Gauge(
+    "dask_aws_namespace_hourly_usd",
+    "Estimated US dollars per hour of the running tasks of a namespace's clusters",
+    ["namespace"],
+)
 _phases: dict[str, str] = {}
+# What each cluster's series are, by uid: to remove them with the object.
+_series: dict[str, tuple[str, str, list[str], float]] = {}
 
 
 def observe_phase(uid: str, phase: str | None) -> None:
@@ -39,3 +64,36 @@ def instrument(session: boto3.Session) -> boto3.Session:
 
     session.events.register("after-call", after)
     return session
+
+
+def observe_cluster(meta: Any, status: ClusterStatus | None) -> None:
+    """Sets (status) or removes (None) one cluster's worker and cost series."""
+    uid, namespace, name = meta["uid"], meta.get("namespace") or "", meta["name"]
+    old = _series.pop(uid, None)
+    if old is not None:
+        for group in old[2]:
+            for state in ("desired", "running"):
+                WORKERS.remove(namespace, name, group, state)
+        HOURLY_USD.remove(namespace, name)
+        ACCRUED_USD.remove(namespace, name)
+    if status is not None:
+        groups = [("default", status.workers), *((g.name, g) for g in status.worker_groups)]
+        for group, counts in groups:
+            WORKERS.labels(namespace, name, group, "desired").set(counts.desired)
+            WORKERS.labels(namespace, name, group, "running").set(counts.running)
+        hourly = float(status.cost.hourly_usd) if status.cost else 0.0
+        HOURLY_USD.labels(namespace, name).set(hourly)
+        ACCRUED_USD.labels(namespace, name).set(_accrued_now(status))
+        _series[uid] = (namespace, name, [g for g, _ in groups], hourly)
+    if old is not None or status is not None:
+        total = sum(h for ns, _, _, h in _series.values() if ns == namespace)
+        NAMESPACE_HOURLY_USD.labels(namespace).set(total)
+
+
+def _accrued_now(status: ClusterStatus) -> float:
+    cost = status.cost
+    if cost is None or cost.as_of is None:
+        return 0.0
+    since = datetime.strptime(cost.as_of, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    hours = max(0.0, (datetime.now(UTC) - since).total_seconds() / 3600)
+    return float(cost.accrued_usd) + float(cost.hourly_usd) * hours

@@ -138,6 +138,7 @@ def _step(body: Any, config: OperatorConfig, state: ObjectState) -> StepOutput:
     state.next_run = time.monotonic() + (_resync(body, config) if wait is None else wait)
     metrics.RECONCILES.labels("reconcile", "error" if result.error else "ok").inc()
     metrics.observe_phase(meta["uid"], result.status.phase.value)
+    metrics.observe_cluster(meta, result.status)
     # None values stay in: a merge patch with null removes what no longer holds.
     status = result.status.model_dump(mode="json", by_alias=True)
     secret_event = connection.sync(meta, result.status, state, lambda arn: _bundle(arn, config))
@@ -238,4 +239,5 @@ def delete_object(body: Any, config: OperatorConfig) -> DeleteResult:
         meta = body["metadata"]
         connection.delete(meta)
         metrics.observe_phase(meta["uid"], None)
+        metrics.observe_cluster(meta, None)
     return result

@@ -11,7 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Target
 from dask_aws.aws.tasks import Task
-from dask_aws.engine import orphans, scheduler_api
+from dask_aws.engine import costing, orphans, scheduler_api
 from dask_aws.engine.act import Outcome, act
 from dask_aws.engine.endpoints import endpoint
 from dask_aws.engine.events import Event
@@ -87,6 +87,15 @@ def reconcile(
         )
         outcome.events += _expiry_event(previous, status)
         status = _forget_unused(aws, target, previous, status, outcome)
+        gone = {t.arn for t, _ in steps.stop} | {t.arn for t in steps.retire}
+        rate = costing.hourly(
+            target,
+            aws.region,
+            [t for t in observed.tasks if t.arn not in gone],
+            outcome.started_by_group,
+            outcome.started_scheduler is not None,
+        )
+        status = costing.with_cost(status, previous, rate, now)
         memory.remember(
             target,
             at=clock,
