@@ -223,6 +223,11 @@ class IamSpec(CamelModel):
     )
 
 
+class Architecture(StrEnum):
+    X86_64 = "X86_64"
+    ARM64 = "ARM64"
+
+
 class SchedulerSpec(CamelModel):
     """The Dask scheduler: one ECS task running `dask scheduler`."""
 
@@ -231,6 +236,11 @@ class SchedulerSpec(CamelModel):
         description="CPU of the scheduler task in ECS CPU units (1024 = 1 vCPU). " + _FARGATE_SIZE,
     )
     memory: MemoryMiB = Field(4096, description="Memory of the scheduler task in MiB.")
+    architecture: Architecture = Field(
+        Architecture.X86_64,
+        description="CPU architecture of the scheduler task (the task definition's "
+        "runtimePlatform): X86_64, or ARM64 for Graviton (the image must be built for it).",
+    )
     port: Port = Field(
         8786, description="TCP port the scheduler listens on for workers and clients."
     )
@@ -275,11 +285,6 @@ class Capacity(StrEnum):
     ON_DEMAND = "OnDemand"
     SPOT = "Spot"
     SPOT_WITH_FALLBACK = "SpotWithFallback"
-
-
-class Architecture(StrEnum):
-    X86_64 = "X86_64"
-    ARM64 = "ARM64"
 
 
 ResourceName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$", max_length=63)]

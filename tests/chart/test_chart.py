@@ -98,6 +98,7 @@ def test_default_render_is_cluster_wide_and_hardened(k8s: Any) -> None:
     assert kinds == [
         "ClusterRole",
         "ClusterRoleBinding",
+        "ConfigMap",  # the Grafana dashboard
         "Deployment",
         "ServiceAccount",
     ]

@@ -346,6 +346,12 @@ def test_the_install_command_of_the_readme_sets_irsa(k8s: Any) -> None:
         assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == role
         manifest_text = k8s.helm("get", "manifest", release.name, "-n", release.namespace).stdout
         kinds = sorted(d["kind"] for d in documents(manifest_text))
-        assert kinds == ["ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount"]
+        assert kinds == [
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "Deployment",
+            "ServiceAccount",
+        ]
     finally:
         uninstall(release)

@@ -11,6 +11,7 @@ import pytest
 
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Target
+from dask_aws.engine import scheduler_api
 from dask_aws.engine.delete import delete
 from dask_aws.engine.events import Event
 from dask_aws.engine.reconcile import Result, reconcile
@@ -172,8 +173,11 @@ def test_the_groups_task_definition_drains_spot_workers_and_offers_its_resources
 
 
 def test_changing_only_a_groups_memory_rolls_only_that_group(
-    local_aws_simulated: LocalAws, cleanup: Cleanup
+    local_aws_simulated: LocalAws, cleanup: Cleanup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # While rolling, each step asks the scheduler which workers joined; nothing listens
+    # in simulated mode, so let it give up fast (then ECS's word counts).
+    monkeypatch.setattr(scheduler_api, "TIMEOUT", 0.2)
     aws, _ = aws_for(local_aws_simulated.endpoint_url)
     tgt = cleanup(aws, _target("roll-group"))
     steps = Steps(aws)
@@ -232,3 +236,76 @@ def test_deleting_a_cluster_with_groups_leaves_nothing_tagged(
 
     wait_for(lambda: delete(aws, tgt, status.aws.created).done, 60, "the cluster deleted")
     assert tagged_resources(aws, tgt.owner.uid) == []
+
+
+def test_an_interrupted_spot_worker_of_a_group_is_replaced_and_the_event_names_the_group(
+    local_aws_simulated: LocalAws, cleanup: Cleanup
+) -> None:
+    aws, _ = aws_for(local_aws_simulated.endpoint_url)
+    tgt = cleanup(aws, _target("interrupted"))
+    steps = Steps(aws)
+    before = steps.converge(tgt).status
+    tasks = _tasks(aws, before, tgt.owner.uid)
+    victim, survivor = _of_group(tasks, "spot")
+    default_arns = {t["taskArn"] for t in _defaults(tasks)}
+    local_aws_simulated.kill_task(victim["taskArn"], spot=True)
+
+    after = steps.converge(tgt).status
+    spot = _of_group(_tasks(aws, after, tgt.owner.uid), "spot")
+    assert victim["taskArn"] not in {t["taskArn"] for t in spot}
+    assert survivor["taskArn"] in {t["taskArn"] for t in spot} and len(spot) == 2
+    assert {t["taskArn"] for t in _defaults(_tasks(aws, after, tgt.owner.uid))} == default_arns
+    assert after.worker_groups[0].running == 2
+    (replaced,) = steps.messages("WorkerReplaced")
+    assert "worker group spot" in replaced and "1 stopped worker" in replaced, replaced
+    (stopped,) = aws.ecs.describe_tasks(cluster=after.aws.cluster_arn, tasks=[victim["taskArn"]])[
+        "tasks"
+    ]
+    assert stopped["stopCode"] == "SpotInterruption"
+
+
+def test_adding_a_group_to_a_running_cluster_starts_only_its_workers(
+    local_aws_simulated: LocalAws, cleanup: Cleanup
+) -> None:
+    aws, _ = aws_for(local_aws_simulated.endpoint_url)
+    tgt = cleanup(aws, _target("add-group", workerGroups=[]))
+    steps = Steps(aws)
+    before = steps.converge(tgt).status
+    assert before.worker_groups == []
+    default_arns = {t["taskArn"] for t in _defaults(_tasks(aws, before, tgt.owner.uid))}
+
+    after = steps.converge(_with_groups(tgt, [{**SPOT, "capacity": "OnDemand"}])).status
+    tasks = _tasks(aws, after, tgt.owner.uid)
+    assert {t["taskArn"] for t in _defaults(tasks)} == default_arns
+    assert after.aws.scheduler_task_arn == before.aws.scheduler_task_arn
+    spot = _of_group(tasks, "spot")
+    assert len(spot) == 2 and all(t.get("capacityProviderName") != "FARGATE_SPOT" for t in spot)
+    assert [(g.name, g.desired, g.running) for g in after.worker_groups] == [("spot", 2, 2)]
+    assert GROUP_KEY in [c.kind for c in after.aws.created]
+
+
+def test_a_spot_only_group_without_spot_capacity_waits_and_the_status_names_it(
+    local_aws_simulated: LocalAws, cleanup: Cleanup
+) -> None:
+    aws, _ = aws_for(local_aws_simulated.endpoint_url)
+    tgt = cleanup(aws, _target("spot-only", workerGroups=[{**SPOT, "capacity": "Spot"}]))
+    steps = Steps(aws)
+    local_aws_simulated.set_spot_capacity(False)
+    try:
+
+        def default_running() -> Result | None:
+            result = steps.step(tgt)
+            limited = steps.messages("CapacityLimited")
+            return result if limited and result.status.workers.running == 1 else None
+
+        result = wait_for(default_running, 30, "the default worker running", interval=0.2)
+    finally:
+        local_aws_simulated.set_spot_capacity(True)
+    status = result.status
+    assert not result.ready and status.workers.running == 1  # the default group runs
+    assert [(g.name, g.desired, g.running) for g in status.worker_groups] == [("spot", 2, 0)]
+    assert status.message and "worker group spot" in status.message
+    (limited,) = steps.messages("CapacityLimited")
+    assert "2 worker group spot task(s)" in limited
+    assert steps.messages("SpotFallback") == []  # Spot means Spot: nothing on demand
+    assert _of_group(_tasks(aws, status, tgt.owner.uid), "spot") == []

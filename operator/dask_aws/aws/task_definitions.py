@@ -206,16 +206,16 @@ def desired(target: Target, component: Component, refs: Refs, group: str = "") -
         "memory": str(size.memory),
         "containerDefinitions": [container],
     }
+    # Only when asked for: an unchanged spec keeps its revision across upgrades.
+    if size.architecture is Architecture.ARM64:
+        registration["runtimePlatform"] = {
+            "cpuArchitecture": size.architecture.value,
+            "operatingSystemFamily": "LINUX",
+        }
     if component == "worker":
         shape = spec.worker_group(group)
         if shape.gpu:
             container["resourceRequirements"] = [{"type": "GPU", "value": str(shape.gpu)}]
-        # Only when asked for: an unchanged spec keeps its revision across upgrades.
-        if shape.architecture is Architecture.ARM64:
-            registration["runtimePlatform"] = {
-                "cpuArchitecture": shape.architecture.value,
-                "operatingSystemFamily": "LINUX",
-            }
         if shape.ephemeral_storage_gib is not None:
             registration["ephemeralStorage"] = {"sizeInGiB": shape.ephemeral_storage_gib}
     return registration

@@ -114,6 +114,7 @@ ARGUMENT_OF = {
     "tls.validityDays": "tls_validity_days",
     "workerGroups": "worker_groups",
     "workers.architecture": "cpu_architecture",
+    "scheduler.architecture": "cpu_architecture",
 }
 REWORDED = {
     "workerGroups": "worker_groups",
@@ -261,6 +262,8 @@ def build(kind: str, kwargs: Mapping[str, Any]) -> Options:
     if gpu and launch is LaunchType.FARGATE:
         raise ValueError(f"worker_gpu={gpu} needs the EC2 launch type: Fargate has no GPUs")
     architecture = kwargs.get("cpu_architecture")
+    if isinstance(architecture, str):
+        architecture = architecture.upper()  # dask-cloudprovider's users write "arm64" too
     name = kwargs.get("name")
     if name is not None:
         error = owner_name_error(str(name))
@@ -306,6 +309,7 @@ def build(kind: str, kwargs: Mapping[str, Any]) -> Options:
             "env": environment,
             "idleTimeoutSeconds": _seconds(_value(kwargs, "scheduler_timeout")),
             "idleAction": "Delete",
+            "architecture": architecture,
         },
         "workers": {
             "replicas": n_workers,

@@ -35,7 +35,7 @@ def task_rate(target: Target, region: str, task: Task) -> Decimal:
     spec = target.spec
     if task.component == "scheduler":
         shape_cpu, shape_memory = spec.scheduler.cpu, spec.scheduler.memory
-        architecture, storage = "X86_64", None
+        architecture, storage = spec.scheduler.architecture.value, None
     else:
         try:
             shape = spec.worker_group(task.group)
