@@ -73,3 +73,26 @@ def test_the_chart_sets_1000_by_default_and_takes_a_raise(k8s: Any) -> None:
 
     assert OperatorConfig.from_env(env()).max_workers == 1000
     assert OperatorConfig.from_env(env("--set", "operator.maxWorkers=4000")).max_workers == 4000
+
+
+def test_every_image_and_group_is_held_to_the_operator_guardrails() -> None:
+    allowed = OperatorConfig(allowed_image_prefixes=["registry.example/"])
+    ok = DaskAwsClusterSpec.model_validate(
+        {"image": "registry.example/dask:1", "workerGroups": [{"name": "spot"}]}
+    )
+    guardrails.check(ok, allowed)
+    for sneaky, field in (
+        ({"workers": {"image": "evil.example/x:1"}}, "workers.image evil.example/x:1"),
+        (
+            {"workerGroups": [{"name": "gpu", "image": "evil.example/y:1"}]},
+            "workerGroups[gpu].image evil.example/y:1",
+        ),
+    ):
+        spec = DaskAwsClusterSpec.model_validate({"image": "registry.example/dask:1", **sneaky})
+        with pytest.raises(PermanentError) as caught:
+            guardrails.check(spec, allowed)
+        assert field in caught.value.message and "allowedImagePrefixes" in caught.value.message
+    big = DaskAwsClusterSpec.model_validate({"workerGroups": [{"name": "big", "replicas": 5000}]})
+    with pytest.raises(PermanentError) as caught:
+        guardrails.check(big, OperatorConfig())
+    assert "workerGroups[big].replicas 5000 exceeds" in caught.value.message

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from dask_aws.aws import task_definitions
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Target
 from dask_aws.errors import PermanentError
@@ -291,7 +292,11 @@ def wants(target: Target, region: str) -> Wants:
         services.add("secretsmanager")
     return Wants(
         region=region,
-        images=(spec.image, spec.workers.image or spec.image),
+        images=tuple(
+            dict.fromkeys(
+                [spec.image, *(task_definitions.image(spec, "worker", g) for g in spec.group_names)]
+            )
+        ),
         secret_services=tuple(sorted(services)),
     )
 

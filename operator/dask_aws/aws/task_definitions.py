@@ -148,10 +148,9 @@ def _secrets(target: Target, component: Component, refs: Refs) -> dict[str, str]
     return secrets
 
 
-def image(target: Target, component: Component, group: str = "") -> str:
+def image(spec: DaskAwsClusterSpec, component: Component, group: str = "") -> str:
     """The scheduler's and default group's image is spec.image unless workers.image says
     otherwise; a named GPU group defaults to a RAPIDS image, which has dask-cuda."""
-    spec = target.spec
     if component == "scheduler":
         return spec.image
     shape = spec.worker_group(group)
@@ -170,7 +169,7 @@ def desired(target: Target, component: Component, refs: Refs, group: str = "") -
     )
     container: dict[str, Any] = {
         "name": CONTAINER[component],
-        "image": image(target, component, group),
+        "image": image(spec, component, group),
         "essential": True,
         "command": _command(target, component, refs, group),
         "environment": [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dask_aws.aws import task_definitions
 from dask_aws.controller.config import OperatorConfig, matches
 from dask_aws.errors import PermanentError
 from dask_aws.spec import DaskAwsClusterSpec
@@ -31,7 +32,26 @@ def _workers(spec: DaskAwsClusterSpec, config: OperatorConfig) -> list[str]:
         problems.append(f"workers.replicas {spec.workers.replicas} exceeds {setting}")
     if spec.autoscaling is not None and spec.autoscaling.minimum > limit:
         problems.append(f"autoscaling.minimum {spec.autoscaling.minimum} exceeds {setting}")
+    for group in spec.worker_groups:
+        where = f"workerGroups[{group.name}]"
+        if group.replicas > limit:
+            problems.append(f"{where}.replicas {group.replicas} exceeds {setting}")
+        if group.autoscaling is not None and group.autoscaling.minimum > limit:
+            problems.append(
+                f"{where}.autoscaling.minimum {group.autoscaling.minimum} exceeds {setting}"
+            )
     return problems
+
+
+def images(spec: DaskAwsClusterSpec) -> list[tuple[str, str]]:
+    """(field, image) of every image the cluster runs: a worker group's own, or its default."""
+    found = [("image", spec.image)]
+    for name in spec.group_names:
+        field = f"workerGroups[{name}].image" if name else "workers.image"
+        image = task_definitions.image(spec, "worker", name)
+        if image != spec.image:
+            found.append((field, image))
+    return found
 
 
 def _references(spec: DaskAwsClusterSpec, config: OperatorConfig) -> list[str]:
@@ -61,11 +81,12 @@ def _references(spec: DaskAwsClusterSpec, config: OperatorConfig) -> list[str]:
             "tls.enabled false (plain tcp://, no authentication) is not allowed by the "
             "operator setting requireTls (DASK_AWS_REQUIRE_TLS)"
         )
-    if config.allowed_image_prefixes and not any(
-        spec.image.startswith(p) for p in config.allowed_image_prefixes
-    ):
-        problems.append(
-            f"image {spec.image} does not start with a prefix allowed by the operator setting "
-            "allowedImagePrefixes (DASK_AWS_ALLOWED_IMAGE_PREFIXES)"
-        )
+    if config.allowed_image_prefixes:
+        # Every image, not only spec.image: a worker image is as able to run code.
+        for field, image in images(spec):
+            if not any(image.startswith(p) for p in config.allowed_image_prefixes):
+                problems.append(
+                    f"{field} {image} does not start with a prefix allowed by the operator "
+                    "setting allowedImagePrefixes (DASK_AWS_ALLOWED_IMAGE_PREFIXES)"
+                )
     return problems
