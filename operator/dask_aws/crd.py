@@ -3,6 +3,10 @@
 pydantic emits JSON Schema; Kubernetes wants a *structural* OpenAPI v3 schema (every
 node typed, no $ref, no anyOf-with-null, no `additionalProperties: false`, no
 propertyNames). The conversion below is the only place that knows the difference.
+
+Two kinds: DaskAwsCluster (spec.py, status.py, here) and DaskAwsPolicy (tenancy/crd.py,
+from these helpers), each its own CRD and committed file; `dask-aws crd` prints both as
+one YAML stream.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import copy
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from dask_aws.spec import DaskAwsClusterSpec
 from dask_aws.status import ClusterStatus
@@ -108,13 +113,13 @@ def _say_default(node: Schema) -> Schema:
     return {**node, "description": f"{node['description'].rstrip('.')}. Default: {default}."}
 
 
-def openapi_schema(model: type[DaskAwsClusterSpec] | type[ClusterStatus]) -> Schema:
+def openapi_schema(model: type[BaseModel]) -> Schema:
     raw = model.model_json_schema(by_alias=True, mode="validation")
     return _structural(_resolve(raw, raw.get("$defs", {})))
 
 
-def _status_schema() -> Schema:
-    schema = openapi_schema(ClusterStatus)
+def status_schema(model: type[BaseModel]) -> Schema:
+    schema = openapi_schema(model)
     conditions = schema["properties"]["conditions"]
     conditions["x-kubernetes-list-type"] = "map"
     conditions["x-kubernetes-list-map-keys"] = ["type"]
@@ -129,35 +134,54 @@ def _status_schema() -> Schema:
     return schema
 
 
+def ready_column() -> Schema:
+    return {
+        "name": "Ready",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+    }
+
+
+def age_column() -> Schema:
+    return {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+
+
 def _columns() -> list[Schema]:
     return [
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Desired", "type": "integer", "jsonPath": ".spec.workers.replicas"},
         {"name": "Running", "type": "integer", "jsonPath": ".status.replicas"},
-        {
-            "name": "Ready",
-            "type": "string",
-            "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
-        },
+        ready_column(),
         {"name": "Scheduler", "type": "string", "jsonPath": ".status.schedulerAddress"},
-        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        age_column(),
     ]
 
 
-def crd() -> Schema:
+def definition(
+    kind: str,
+    plural: str,
+    singular: str,
+    short_names: list[str],
+    description: str,
+    spec: Schema,
+    status: Schema,
+    subresources: Schema,
+    columns: list[Schema],
+) -> Schema:
+    """A namespaced CRD of GROUP/VERSION, in the category `dask` (`kubectl get dask`)."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "metadata": {"name": f"{plural}.{GROUP}"},
         "spec": {
             "group": GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": SHORT_NAMES,
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": singular,
+                "shortNames": short_names,
                 "categories": CATEGORIES,
             },
             "versions": [
@@ -165,29 +189,23 @@ def crd() -> Schema:
                     "name": VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {
-                        "status": {},
-                        "scale": {
-                            "specReplicasPath": ".spec.workers.replicas",
-                            "statusReplicasPath": ".status.replicas",
-                        },
-                    },
-                    "additionalPrinterColumns": _columns(),
+                    "subresources": subresources,
+                    "additionalPrinterColumns": columns,
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": "A Dask cluster (scheduler and workers) on Amazon ECS.",
+                            "description": description,
                             "properties": {
                                 "apiVersion": {
                                     "type": "string",
                                     "description": f"API version: {GROUP}/{VERSION}.",
                                 },
-                                "kind": {"type": "string", "description": f"Kind: {KIND}."},
+                                "kind": {"type": "string", "description": f"Kind: {kind}."},
                                 # No description: the API server forbids any at the root's
                                 # metadata and shows ObjectMeta's own.
                                 "metadata": {"type": "object"},
-                                "spec": openapi_schema(DaskAwsClusterSpec),
-                                "status": _status_schema(),
+                                "spec": spec,
+                                "status": status,
                             },
                         }
                     },
@@ -197,6 +215,42 @@ def crd() -> Schema:
     }
 
 
+def crd() -> Schema:
+    """The DaskAwsCluster CRD."""
+    return definition(
+        KIND,
+        PLURAL,
+        SINGULAR,
+        SHORT_NAMES,
+        "A Dask cluster (scheduler and workers) on Amazon ECS.",
+        openapi_schema(DaskAwsClusterSpec),
+        status_schema(ClusterStatus),
+        {
+            "status": {},
+            "scale": {
+                "specReplicasPath": ".spec.workers.replicas",
+                "statusReplicasPath": ".status.replicas",
+            },
+        },
+        _columns(),
+    )
+
+
+def crd_documents() -> list[tuple[str, str]]:
+    """(file name under crds/, YAML text) of each CRD, the cluster's first."""
+    # Imported here: tenancy/crd.py builds on this module's helpers.
+    from dask_aws.tenancy.crd import policy_crd
+
+    found = []
+    for name, source, manifest in (
+        ("daskawscluster.yaml", "dask_aws/spec.py", crd()),
+        ("daskawspolicy.yaml", "dask_aws/tenancy/spec.py", policy_crd()),
+    ):
+        header = f"# Generated by `dask-aws crd` from {source}; do not edit.\n"
+        found.append((name, header + yaml.safe_dump(manifest, sort_keys=False, width=100)))
+    return found
+
+
 def crd_yaml() -> str:
-    header = "# Generated by `dask-aws crd` from dask_aws/spec.py; do not edit.\n"
-    return header + yaml.safe_dump(crd(), sort_keys=False, width=100)
+    """Every CRD as one multi-document YAML stream (`kubectl apply -f -` takes it)."""
+    return "---\n".join(text for _, text in crd_documents())

@@ -29,6 +29,7 @@ DEFAULT_GPU_IMAGE = "rapidsai/base:latest"
 RESERVED_TAG_PREFIXES = ("aws:", "dask-aws.io/")
 MAX_USER_TAGS = 40
 MAX_WORKER_GROUPS = 10  # AWS allows 50 per resource; we add up to 10 of our own
+DEFAULT_RETENTION_DAYS = 7
 LOG_RETENTION_DAYS = (
     1,
     3,
@@ -454,12 +455,15 @@ class LogsSpec(CamelModel):
         "modified or deleted. Default: a group /dask-aws/<name>-<id> created for this "
         "cluster and deleted with it.",
     )
-    retention_days: Annotated[int, Field(json_schema_extra={"enum": list(LOG_RETENTION_DAYS)})] = (
-        Field(
-            7,
-            description="Days CloudWatch Logs keeps the events of the created log group "
-            "(one of the values CloudWatch allows).",
-        )
+    # No schema default: the API server would fill it in, and a namespace's DaskAwsPolicy
+    # default could then never tell "left out" from "asked for 7".
+    retention_days: (
+        Annotated[int, Field(json_schema_extra={"enum": list(LOG_RETENTION_DAYS)})] | None
+    ) = Field(
+        None,
+        description="Days CloudWatch Logs keeps the events of the created log group "
+        "(one of the values CloudWatch allows). Default: the namespace's DaskAwsPolicy "
+        f"default, else {DEFAULT_RETENTION_DAYS}.",
     )
     stream_prefix: Annotated[str, Field(min_length=1, max_length=200)] = Field(
         "dask",
@@ -467,10 +471,14 @@ class LogsSpec(CamelModel):
         "named <prefix>/<container>/<task id>.",
     )
 
+    @property
+    def retention(self) -> int:
+        return DEFAULT_RETENTION_DAYS if self.retention_days is None else self.retention_days
+
     @field_validator("retention_days")
     @classmethod
-    def _retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
+    def _retention(cls, value: int | None) -> int | None:
+        if value is not None and value not in LOG_RETENTION_DAYS:
             allowed = ", ".join(map(str, LOG_RETENTION_DAYS))
             raise ValueError(f"logs.retentionDays must be one of {allowed}")
         return value

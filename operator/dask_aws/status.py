@@ -134,6 +134,15 @@ class AwsStatus(CamelModel):
         None, description="ARN, with revision, of the workers' ECS task definition."
     )
     scheduler_task_arn: str | None = Field(None, description="ARN of the scheduler's ECS task.")
+    role_arn: str | None = Field(
+        None,
+        description="The IAM role the operator assumed for this cluster's AWS calls (the "
+        "namespace's DaskAwsPolicy aws.roleArn), so it lives in that role's account; "
+        "deletion uses it too. Unset: the operator's own identity.",
+    )
+    external_id: str | None = Field(
+        None, description="The ExternalId given when assuming roleArn (not a secret)."
+    )
     created: list[CreatedResource] = Field(
         default_factory=list,
         description="Every AWS resource dask-aws created for this cluster and has not removed "

@@ -34,13 +34,15 @@ spec:
 """
 
 
-def test_chart_crd_is_crds_daskawscluster_yaml() -> None:
-    chart_crd = CHART / "crds" / "daskawscluster.yaml"
-    source = REPO_ROOT / "crds" / "daskawscluster.yaml"
-    assert chart_crd.read_bytes() == source.read_bytes(), (
-        f"the chart's CRD differs from {source}: cp {source} {chart_crd}"
-    )
-    assert [p.name for p in (CHART / "crds").iterdir()] == ["daskawscluster.yaml"]
+def test_chart_crds_are_those_of_crds() -> None:
+    names = sorted(p.name for p in (REPO_ROOT / "crds").iterdir())
+    assert names == ["daskawscluster.yaml", "daskawspolicy.yaml"]
+    assert sorted(p.name for p in (CHART / "crds").iterdir()) == names
+    for name in names:
+        chart_crd, source = CHART / "crds" / name, REPO_ROOT / "crds" / name
+        assert chart_crd.read_bytes() == source.read_bytes(), (
+            f"the chart's CRD differs from {source}: cp {source} {chart_crd}"
+        )
 
 
 @pytest.mark.parametrize(
@@ -85,6 +87,9 @@ NAMESPACED_RULES = {
     ("daskaws.io", "daskawsclusters", "delete"),
     ("daskaws.io", "daskawsclusters/status", "patch"),
     ("daskaws.io", "daskawsclusters/finalizers", "update"),
+    ("daskaws.io", "daskawspolicies", "list"),
+    ("daskaws.io", "daskawspolicies", "watch"),
+    ("daskaws.io", "daskawspolicies/status", "patch"),
     ("", "events", "create"),
     ("", "secrets", "create"),
     ("", "secrets", "update"),
@@ -93,7 +98,8 @@ NAMESPACED_RULES = {
 
 
 def test_default_render_is_cluster_wide_and_hardened(k8s: Any) -> None:
-    docs = render(k8s, "--set", f"{IRSA}={ROLE_ARN}")
+    # The roles for people are their own test (tenant_roles).
+    docs = render(k8s, "--set", f"{IRSA}={ROLE_ARN}", "--set", "rbac.tenantRoles=false")
     kinds = sorted(d["kind"] for d in docs)
     assert kinds == [
         "ClusterRole",
@@ -136,7 +142,9 @@ def test_default_render_is_cluster_wide_and_hardened(k8s: Any) -> None:
 
 
 def test_namespaced_render_has_roles_only_in_watched_namespaces(k8s: Any) -> None:
-    docs = render(k8s, "--set", "watchNamespaces={team-a,team-b}")
+    docs = render(
+        k8s, "--set", "watchNamespaces={team-a,team-b}", "--set", "rbac.tenantRoles=false"
+    )
     roles = find(docs, "Role")
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     for role in roles:

@@ -260,7 +260,10 @@ def test_cluster_wide_release_runs_lifecycles_in_any_namespace(
     cp = own_control_plane
     release = install(cp, create_namespaces=["team-a", "team-b"])
     crds = cp.kubectl("get", "crd", "-o", "name").stdout.split()
-    assert crds == ["customresourcedefinition.apiextensions.k8s.io/daskawsclusters.daskaws.io"]
+    assert crds == [
+        "customresourcedefinition.apiextensions.k8s.io/daskawsclusters.daskaws.io",
+        "customresourcedefinition.apiextensions.k8s.io/daskawspolicies.daskaws.io",
+    ]
     operator = release.operator(local_aws_simulated.env(), operator_log)
     idle_spec = {
         "workers": SMALL,
@@ -347,11 +350,69 @@ def test_the_install_command_of_the_readme_sets_irsa(k8s: Any) -> None:
         manifest_text = k8s.helm("get", "manifest", release.name, "-n", release.namespace).stdout
         kinds = sorted(d["kind"] for d in documents(manifest_text))
         assert kinds == [
-            "ClusterRole",
+            *["ClusterRole"] * 4,  # the operator's, and edit, view and policy-admin for people
             "ClusterRoleBinding",
             "ConfigMap",
             "Deployment",
             "ServiceAccount",
         ]
+    finally:
+        uninstall(release)
+
+
+def test_a_tenant_with_the_charts_edit_role_runs_clusters_but_cannot_touch_its_policy(
+    k8s: Any, k8s_namespace: str
+) -> None:
+    release = install(k8s)
+    ns = k8s_namespace
+    roles = f"{release.name}-dask-aws-operator"
+    try:
+        for account, role in (("tenant", f"{roles}-edit"), ("platform", f"{roles}-policy-admin")):
+            k8s.kubectl("create", "serviceaccount", account, "-n", ns)
+            k8s.kubectl(
+                "create",
+                "rolebinding",
+                account,
+                "-n",
+                ns,
+                f"--clusterrole={role}",
+                f"--serviceaccount={ns}:{account}",
+            )
+
+        def can(account: str, verb: str, resource: str) -> bool:
+            proc = k8s.kubectl(
+                "auth",
+                "can-i",
+                verb,
+                resource,
+                "-n",
+                ns,
+                f"--as=system:serviceaccount:{ns}:{account}",
+                check=False,
+            )
+            return str(proc.stdout).strip() == "yes"
+
+        for verb in ("create", "patch", "delete", "get", "list"):
+            assert can("tenant", verb, "daskawsclusters.daskaws.io"), verb
+        assert can("tenant", "update", "daskawsclusters.daskaws.io/scale")
+        assert can("tenant", "get", "daskawspolicies.daskaws.io")  # sees its limits
+        for verb in ("create", "patch", "update", "delete"):
+            assert not can("tenant", verb, "daskawspolicies.daskaws.io"), verb
+            assert can("platform", verb, "daskawspolicies.daskaws.io"), verb
+        assert not can("tenant", "patch", "daskawspolicies.daskaws.io/status")
+        # The built-in roles pick the chart's up through aggregation (the controller
+        # manager fills them in): edit and admin get the tenant's rules, view reads.
+        by_name = {
+            d["metadata"]["name"]: d["metadata"]["labels"]
+            for d in documents(
+                k8s.helm("get", "manifest", release.name, "-n", release.namespace).stdout
+            )
+            if d["kind"] == "ClusterRole"
+        }
+        agg = "rbac.authorization.k8s.io/aggregate-to-"
+        assert by_name[f"{roles}-edit"][agg + "edit"] == "true"
+        assert by_name[f"{roles}-edit"][agg + "admin"] == "true"
+        assert by_name[f"{roles}-view"][agg + "view"] == "true"
+        assert not [k for k in by_name[f"{roles}-policy-admin"] if k.startswith(agg)]
     finally:
         uninstall(release)

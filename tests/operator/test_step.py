@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dask_aws.controller import step
+from dask_aws.controller import accounts, step
 from dask_aws.controller.config import OperatorConfig
 from dask_aws.controller.state import ObjectState
 
@@ -17,7 +17,7 @@ def test_an_object_being_deleted_is_left_to_the_delete_handler(
     def no_aws(*_: Any) -> Any:
         raise AssertionError("reconciled an object that is being deleted")
 
-    monkeypatch.setattr(step, "aws_for", no_aws)
+    monkeypatch.setattr(accounts, "aws_for", no_aws)
     # Deletion bumps metadata.generation; that must not look like a spec change to reconcile.
     body = {
         "metadata": {

@@ -1,4 +1,4 @@
-"""The CRD is generated from the spec model and never drifts from the committed file."""
+"""The CRDs are generated from the spec models and never drift from the committed files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from dask_aws import rules
-from dask_aws.crd import crd
+from dask_aws.crd import crd, crd_documents
 from dask_aws.spec import RULES, AutoscalingSpec, DaskAwsClusterSpec, RolloutSpec
 from tests.fixtures.crd_schema import open_api_schema, properties
 
@@ -18,14 +18,22 @@ ROOT = Path(__file__).resolve().parents[2]
 UNDESCRIBABLE = {"metadata"}
 
 
-def test_committed_crd_matches_dask_aws_crd_output() -> None:
+def test_committed_crds_match_dask_aws_crd_output() -> None:
     printed = subprocess.run(
         [sys.executable, "-m", "dask_aws.cli", "crd"], check=True, capture_output=True, text=True
     ).stdout
-    committed = (ROOT / "crds" / "daskawscluster.yaml").read_text()
-    assert yaml.safe_load(printed) == yaml.safe_load(committed), (
-        "crds/daskawscluster.yaml is stale: run `dask-aws crd > crds/daskawscluster.yaml`"
-    )
+    documents = list(yaml.safe_load_all(printed))
+    names = [d["spec"]["names"]["kind"] for d in documents]
+    assert names == ["DaskAwsCluster", "DaskAwsPolicy"]
+    generated = crd_documents()
+    assert [yaml.safe_load(text) for _, text in generated] == documents
+    for folder in ("crds", "charts/dask-aws-operator/crds"):
+        for (name, text), document in zip(generated, documents, strict=True):
+            committed = (ROOT / folder / name).read_text()
+            # Text, not only the parsed YAML: the chart test compares the two copies' bytes.
+            assert committed == text and yaml.safe_load(committed) == document, (
+                f"{folder}/{name} is stale: run `dask-aws crd --dir {folder}`"
+            )
 
 
 def test_crd_declares_subresources_columns_and_names() -> None:

@@ -71,6 +71,14 @@ the ClusterRole (every namespace) or one Role per watched namespace.
 - apiGroups: ["daskaws.io"]
   resources: ["daskawsclusters/finalizers"]
   verbs: ["update"]
+# DaskAwsPolicies: a namespace's limits, allowlists and defaults, read from the watch;
+# their status shows the namespace's usage. Never written otherwise.
+- apiGroups: ["daskaws.io"]
+  resources: ["daskawspolicies"]
+  verbs: ["list", "watch"]
+- apiGroups: ["daskaws.io"]
+  resources: ["daskawspolicies/status"]
+  verbs: ["patch"]
 # kopf.event(): Events on the DaskAwsCluster (core/v1).
 - apiGroups: [""]
   resources: ["events"]

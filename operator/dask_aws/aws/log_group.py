@@ -32,7 +32,7 @@ def observe(aws: Aws, target: Target) -> Found | None:
         raise PermanentError(
             "NameConflict", f"a log group named {group_name} exists and is not ours"
         )
-    in_sync = group.get("retentionInDays") == target.spec.logs.retention_days
+    in_sync = group.get("retentionInDays") == target.spec.logs.retention
     return Found(id=group_name, ours=True, in_sync=in_sync)
 
 
@@ -47,7 +47,7 @@ def ensure(aws: Aws, target: Target) -> Found:
     except aws.logs.exceptions.ResourceAlreadyExistsException:
         observe(aws, target)  # raises NameConflict when it is not ours
     aws.logs.put_retention_policy(
-        logGroupName=group_name, retentionInDays=target.spec.logs.retention_days
+        logGroupName=group_name, retentionInDays=target.spec.logs.retention
     )
     return Found(id=group_name, ours=True)
 

@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
         "--namespace",
         action="append",
         default=[],
-        help="namespace to watch (repeatable); default: all namespaces "
+        help="namespace to watch (repeatable or comma-separated); default: all namespaces "
         "(env DASK_AWS_NAMESPACES, comma-separated)",
     )
     parser.add_argument("--region", help="default AWS region (env DASK_AWS_REGION)")
@@ -66,7 +66,8 @@ def config_from(args: argparse.Namespace) -> OperatorConfig:
         "probe_port": args.probe_port or None,
     }
     if args.namespace:
-        updates["namespaces"] = args.namespace
+        # Repeatable, and comma-separated like DASK_AWS_NAMESPACES.
+        updates["namespaces"] = [n for arg in args.namespace for n in arg.split(",") if n]
     if args.region:
         updates["region"] = args.region
     if args.resync_seconds:

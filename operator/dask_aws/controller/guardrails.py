@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dask_aws.aws import task_definitions
 from dask_aws.controller.config import OperatorConfig, matches
 from dask_aws.errors import PermanentError
 from dask_aws.spec import DaskAwsClusterSpec
+from dask_aws.tenancy import merge
 
 FORBIDDEN = "Forbidden"
 TOO_MANY_WORKERS = "TooManyWorkers"
@@ -43,17 +43,6 @@ def _workers(spec: DaskAwsClusterSpec, config: OperatorConfig) -> list[str]:
     return problems
 
 
-def images(spec: DaskAwsClusterSpec) -> list[tuple[str, str]]:
-    """(field, image) of every image the cluster runs: a worker group's own, or its default."""
-    found = [("image", spec.image)]
-    for name in spec.group_names:
-        field = f"workerGroups[{name}].image" if name else "workers.image"
-        image = task_definitions.image(spec, "worker", name)
-        if image != spec.image:
-            found.append((field, image))
-    return found
-
-
 def _references(spec: DaskAwsClusterSpec, config: OperatorConfig) -> list[str]:
     problems: list[str] = []
     if (
@@ -83,7 +72,7 @@ def _references(spec: DaskAwsClusterSpec, config: OperatorConfig) -> list[str]:
         )
     if config.allowed_image_prefixes:
         # Every image, not only spec.image: a worker image is as able to run code.
-        for field, image in images(spec):
+        for field, image in merge.images(spec):
             if not any(image.startswith(p) for p in config.allowed_image_prefixes):
                 problems.append(
                     f"{field} {image} does not start with a prefix allowed by the operator "

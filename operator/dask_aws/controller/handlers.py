@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import socket
 import time
@@ -11,14 +12,17 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from dask_aws.controller import kube, step
+from dask_aws.controller import kube, step, tenancy
 from dask_aws.controller.config import OperatorConfig
 from dask_aws.controller.diff import merge_patch
 from dask_aws.controller.fit import cut
 from dask_aws.controller.state import of
 from dask_aws.crd import GROUP, PLURAL, VERSION
+from dask_aws.tenancy.crd import PLURAL as POLICY_PLURAL
 
 RESOURCE = (GROUP, VERSION, PLURAL)
+POLICIES = (GROUP, VERSION, POLICY_PLURAL)
+POLICY_SECONDS = 10.0  # how often a policy's status.used is brought up to date
 FINALIZER = f"{GROUP}/finalizer"
 TICK = 2.0  # how often each object's timer wakes; step.py decides whether anything is due
 WATCH_STALL_SECONDS = 60.0
@@ -75,16 +79,52 @@ def _apply(out: step.StepOutput, body: Any, patch: Any) -> None:
             kopf.event(body, type="Warning", reason="IdleDeleteFailed", message=str(exc)[:1024])
 
 
+# What a step needs of its namespace, kept by kopf from the watches (filled before any
+# handler runs): the DaskAwsPolicies and the clusters with their spec and status.
+# What a step needs of its namespace, kept by kopf from the watches (filled before any
+# handler runs): the DaskAwsPolicies and the clusters with their spec and status.
+@kopf.index(*POLICIES)
+def policies_by_namespace(namespace: str | None, name: str, spec: Any, **_: Any) -> Any:
+    return {namespace: (name, copy.deepcopy(dict(spec)))}
+
+
+@kopf.index(*RESOURCE)
+def clusters_by_namespace(
+    namespace: str | None, uid: str, spec: Any, status: Any, meta: Any, **_: Any
+) -> Any:
+    if meta.get("deletionTimestamp"):
+        return None  # going: its quota is as good as free
+    return {namespace: (uid, copy.deepcopy(dict(spec)), copy.deepcopy(dict(status or {})))}
+
+
+def _view(namespace: str | None, kwargs: Any) -> tenancy.Namespace:
+    """The namespace as the indexes (handler keyword arguments named after them) hold it."""
+    policies, clusters = kwargs["policies_by_namespace"], kwargs["clusters_by_namespace"]
+    return tenancy.Namespace(
+        policies=list(policies.get(namespace, [])), clusters=list(clusters.get(namespace, []))
+    )
+
+
 @kopf.on.resume(*RESOURCE, backoff=10, retries=None)
 @kopf.on.create(*RESOURCE, backoff=10, retries=None)
 @kopf.on.update(*RESOURCE, field="spec", backoff=10, retries=None)
-def reconcile(body: Any, memo: Any, patch: Any, **_: Any) -> None:
-    _apply(step.reconcile_object(body, _config(memo), of(memo), force=True), body, patch)
+def reconcile(body: Any, memo: Any, patch: Any, namespace: str | None, **kwargs: Any) -> None:
+    view = _view(namespace, kwargs)
+    out = step.reconcile_object(body, _config(memo), of(memo), force=True, view=view)
+    _apply(out, body, patch)
 
 
 @kopf.timer(*RESOURCE, interval=TICK, initial_delay=TICK, backoff=10)
-def resync(body: Any, memo: Any, patch: Any, **_: Any) -> None:
-    _apply(step.reconcile_object(body, _config(memo), of(memo)), body, patch)
+def resync(body: Any, memo: Any, patch: Any, namespace: str | None, **kwargs: Any) -> None:
+    view = _view(namespace, kwargs)
+    _apply(step.reconcile_object(body, _config(memo), of(memo), view=view), body, patch)
+
+
+@kopf.timer(*POLICIES, interval=POLICY_SECONDS, initial_delay=1.0, backoff=10)
+def policy_usage(body: Any, patch: Any, namespace: str | None, **kwargs: Any) -> None:
+    """status.used: the namespace's usage, as a ResourceQuota shows it."""
+    status = tenancy.policy_status(namespace or "", body, _view(namespace, kwargs))
+    patch.status.update(merge_patch(body.get("status"), status))
 
 
 @kopf.on.delete(*RESOURCE, retries=None)

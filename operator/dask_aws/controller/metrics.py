@@ -4,6 +4,8 @@ The chart's Grafana dashboard reads exactly these (tests/chart/test_dashboard.py
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +43,16 @@ NAMESPACE_HOURLY_USD = Gauge(
     "dask_aws_namespace_hourly_usd",
     "Estimated US dollars per hour of the running tasks of a namespace's clusters",
     ["namespace"],
+)
+QUOTA_USED = Gauge(
+    "dask_aws_namespace_quota_used",
+    "What a namespace's clusters hold, under each DaskAwsPolicy limit key",
+    ["namespace", "resource"],
+)
+QUOTA_LIMIT = Gauge(
+    "dask_aws_namespace_quota_limit",
+    "The namespace's limit (the strictest of its DaskAwsPolicies) for each limit key it sets",
+    ["namespace", "resource"],
 )
 _phases: dict[str, str] = {}
 # What each cluster's series are, by uid: to remove them with the object.
@@ -97,3 +109,14 @@ def _accrued_now(status: ClusterStatus) -> float:
     since = datetime.strptime(cost.as_of, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     hours = max(0.0, (datetime.now(UTC) - since).total_seconds() / 3600)
     return float(cost.accrued_usd) + float(cost.hourly_usd) * hours
+
+
+def observe_quota(namespace: str, used: Mapping[str, float], limits: Mapping[str, float]) -> None:
+    """A namespace's usage and limits by limit key (clusters, workers, vcpu, ...)."""
+    for resource, value in used.items():
+        QUOTA_USED.labels(namespace, resource).set(value)
+        if resource in limits:
+            QUOTA_LIMIT.labels(namespace, resource).set(limits[resource])
+        else:
+            with contextlib.suppress(KeyError):
+                QUOTA_LIMIT.remove(namespace, resource)

@@ -30,6 +30,8 @@ class ObjectState:
     autoscale_changed_at: float = 0.0
     idled: bool = False
     groups: GroupTargets = field(default_factory=GroupTargets)  # with named worker groups
+    clamped: str | None = None  # why a policy lowered the worker targets, last step
+    problem: str | None = None  # the last error logged, so a recheck logs a change only
     deleted: bool = False  # the delete handler finished (AWS resources and Secret gone)
     # What the last step saw; its drift period is set from the config at the first step.
     memory: Memory = field(default_factory=Memory)

@@ -7,19 +7,24 @@ computes status, so every writer of status writes the same thing.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 from pydantic import ValidationError
 
 from dask_aws import certs
-from dask_aws.aws import tls_secret
-from dask_aws.aws.clients import Aws, connect
+from dask_aws.aws import identity, tls_secret
 from dask_aws.aws.found import Target
-from dask_aws.controller import autoscaler, connection, group_autoscaler, guardrails, metrics
+from dask_aws.controller import (
+    accounts,
+    autoscaler,
+    connection,
+    group_autoscaler,
+    guardrails,
+    metrics,
+    tenancy,
+)
 from dask_aws.controller.config import OperatorConfig
 from dask_aws.controller.fit import cut, fit
 from dask_aws.controller.state import ObjectState
@@ -40,20 +45,6 @@ SPOT_SECONDS = 10.0
 # bugs (unexpected exceptions) reach kopf, which logs them with a traceback.
 logger = logging.getLogger("dask_aws.operator")
 LOG_MESSAGE_BYTES = 2048
-_clients: dict[str, Aws] = {}
-_clients_lock = threading.Lock()
-
-
-def aws_for(region: str | None, config: OperatorConfig) -> Aws:
-    key = region or config.region or ""
-    with _clients_lock:
-        if key not in _clients:
-            _clients[key] = connect(
-                region=key or None,
-                session=metrics.instrument(boto3.Session()),
-                identity="the operator's IAM identity",
-            )
-        return _clients[key]
 
 
 @dataclass
@@ -78,8 +69,14 @@ def owner_of(meta: Any) -> Owner:
 
 
 def reconcile_object(
-    body: Any, config: OperatorConfig, state: ObjectState, *, force: bool = False
+    body: Any,
+    config: OperatorConfig,
+    state: ObjectState,
+    *,
+    force: bool = False,
+    view: tenancy.Namespace | None = None,
 ) -> StepOutput:
+    """`view`: the namespace's DaskAwsPolicies and clusters (kopf's indexes)."""
     meta = body["metadata"]
     if meta.get("deletionTimestamp"):
         # Being deleted (which also bumps generation): the delete handler owns it now.
@@ -94,7 +91,7 @@ def reconcile_object(
         if not force and not _due(body, state):
             return StepOutput()
         with metrics.RECONCILE_SECONDS.labels("reconcile").time():
-            return _step(body, config, state)
+            return _step(body, config, state, view or tenancy.Namespace())
     finally:
         state.lock.release()
 
@@ -119,15 +116,25 @@ def _resync(body: Any, config: OperatorConfig) -> float:
     return config.resync_seconds
 
 
-def _step(body: Any, config: OperatorConfig, state: ObjectState) -> StepOutput:
+def _step(
+    body: Any, config: OperatorConfig, state: ObjectState, view: tenancy.Namespace
+) -> StepOutput:
     meta, generation = body["metadata"], body["metadata"].get("generation")
     previous = ClusterStatus.lenient(body.get("status"))
-    result, idle_delete = _run(body, config, state, previous, generation)
+    result, idle_delete = _run(body, config, state, previous, generation, view)
     state.last_generation = generation
     state.ready = result.ready
     if result.error is None:
         state.failures = 0
         state.stalled_generation = None
+        state.problem = None
+    elif isinstance(result.error, tenancy.PolicyError):
+        # Stalled by a policy: looked at again soon, without AWS calls, since a policy or
+        # another cluster may change without this spec changing. Logged when it changes.
+        result.requeue_after = tenancy.RECHECK_SECONDS
+        if state.problem != result.error.message:
+            state.problem = result.error.message
+            _log_problem(meta, result.error, None)
     elif isinstance(result.error, PermanentError):
         state.stalled_generation = generation
         _log_problem(meta, result.error, None)
@@ -141,7 +148,13 @@ def _step(body: Any, config: OperatorConfig, state: ObjectState) -> StepOutput:
     metrics.observe_cluster(meta, result.status)
     # None values stay in: a merge patch with null removes what no longer holds.
     status = result.status.model_dump(mode="json", by_alias=True)
-    secret_event = connection.sync(meta, result.status, state, lambda arn: _bundle(arn, config))
+    recorded = result.status.aws
+    secret_event = connection.sync(
+        meta,
+        result.status,
+        state,
+        lambda arn: _bundle(arn, config, recorded.role_arn, recorded.external_id),
+    )
     connection.note(status, secret_event)
     out = StepOutput(status=fit(status), events=list(result.events))
     out.events += [secret_event] if secret_event else []
@@ -152,9 +165,13 @@ def _step(body: Any, config: OperatorConfig, state: ObjectState) -> StepOutput:
     return out
 
 
-def _bundle(secret_arn: str, config: OperatorConfig) -> certs.Bundle:
-    """The cluster's certificates, from its secret (in the region its ARN names)."""
-    return tls_secret.bundle(aws_for(secret_arn.split(":")[3], config), secret_arn)
+def _bundle(
+    secret_arn: str, config: OperatorConfig, role_arn: str | None, external_id: str | None
+) -> certs.Bundle:
+    """The cluster's certificates, from its secret (in the region its ARN names), read as
+    the identity that made it."""
+    aws = accounts.aws_for(secret_arn.split(":")[3], config, role_arn, external_id)
+    return tls_secret.bundle(aws, secret_arn)
 
 
 def _run(
@@ -163,27 +180,61 @@ def _run(
     state: ObjectState,
     previous: ClusterStatus,
     generation: int | None,
+    view: tenancy.Namespace,
 ) -> tuple[Result, bool]:
+    meta = body["metadata"]
+    uid, namespace = meta["uid"], meta.get("namespace") or ""
     try:
-        spec = parse_spec(body.get("spec"))
+        policy = tenancy.effective(view)
+        spec = parse_spec(tenancy.with_defaults(body.get("spec"), policy))
         guardrails.check(spec, config)
+        tenancy.check(spec, policy)
+        tenancy.admit(uid, namespace, spec, body.get("status"), view, policy)
+        role = policy.aws
+        aws = accounts.aws_for(
+            spec.region or (role.region if role else None),
+            config,
+            role.role_arn if role else None,
+            role.external_id if role else None,
+        )
     except PermanentError as exc:
+        if exc.reason == identity.ASSUME_ROLE_FAILED:
+            # Fixed on the role's side, not in this spec: looked at again soon.
+            exc = tenancy.PolicyError(exc.reason, exc.message, exc.aws)
         return failed_result(exc, previous, generation), False
-    aws = aws_for(spec.region, config)
     scheduler = autoscaler.scheduler_of(aws, spec, previous)
     idle = autoscaler.idle_action(spec, state, scheduler)
     desired, groups = _targets(spec, state, scheduler, config)
-    target = Target(owner_of(body["metadata"]), spec)
+    wanted = {
+        "": spec.workers.replicas if desired is None else desired,
+        **{g.name: g.replicas for g in spec.worker_groups},
+        **(groups or {}),
+    }
+    targets, clamped = tenancy.clamp(uid, namespace, spec, wanted, view, policy)
+    target = Target(owner_of(meta), spec)
     state.memory.drift_seconds = config.drift_seconds
     result = reconcile(
         aws,
         target,
         generation=generation,
         previous=previous,
-        desired_workers=desired,
+        desired_workers=targets[""],
         memory=state.memory,
-        group_targets=groups,
+        group_targets=targets,
     )
+    if clamped:
+        message = "; ".join(filter(None, [clamped, result.status.message]))
+        result.status = result.status.model_copy(update={"message": message})
+        if clamped != state.clamped:
+            result.events.append(
+                Event("Warning", "ScaleClamped", clamped[0].upper() + clamped[1:] + ".")
+            )
+    state.clamped = clamped
+    if role is not None:  # deletion and the connection Secret act as the same identity
+        recorded = result.status.aws.model_copy(
+            update={"role_arn": role.role_arn, "external_id": role.external_id}
+        )
+        result.status = result.status.model_copy(update={"aws": recorded})
     return result, idle is IdleAction.DELETE
 
 
@@ -226,9 +277,10 @@ def delete_object(body: Any, config: OperatorConfig) -> DeleteResult:
         spec, readable = DaskAwsClusterSpec(), False
     retain = raw.get("deletionPolicy") == DeletionPolicy.RETAIN.value
     region = spec.region if readable else next((e.region for e in recorded if e.region), None)
+    was = ClusterStatus.lenient(body.get("status")).aws
     with metrics.RECONCILE_SECONDS.labels("delete").time():
         result = delete(
-            aws_for(region, config),
+            accounts.aws_for(region, config, was.role_arn, was.external_id),
             Target(owner_of(body["metadata"]), spec),
             recorded,
             discover=readable,
@@ -237,6 +289,7 @@ def delete_object(body: Any, config: OperatorConfig) -> DeleteResult:
     metrics.RECONCILES.labels("delete", "ok" if result.done else "error").inc()
     if result.done:
         meta = body["metadata"]
+        tenancy.forget(meta.get("namespace") or "", meta["uid"])
         connection.delete(meta)
         metrics.observe_phase(meta["uid"], None)
         metrics.observe_cluster(meta, None)

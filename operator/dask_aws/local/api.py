@@ -30,6 +30,9 @@ from dask_aws.local.quotas import DEFAULT_VCPU
 
 FaultKind = Literal["throttle", "5xx"]
 
+# The account `testing`/`testing` credentials (and anything moto cannot place) land in.
+DEFAULT_ACCOUNT = "123456789012"
+
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -245,6 +248,77 @@ class LocalAws:
             "aws_access_key_id": "testing",
             "aws_secret_access_key": "testing",
         }
+
+    # -- other accounts --------------------------------------------------------------------------
+    def account_credentials(self, account_id: str) -> dict[str, str]:
+        """{accountId, userArn, accessKeyId, secretAccessKey}: an administrator of account
+        `account_id` (made on first use, the same key after). moto files a request under the
+        account that owns its access key, so calls signed with it act in that account; the
+        default credentials (testing/testing) act in DEFAULT_ACCOUNT."""
+        result: dict[str, str] = self._call(
+            "POST", "accounts/credentials", {"accountId": account_id}
+        )
+        return result
+
+    def account_env(self, account_id: str) -> dict[str, str]:
+        """Like `env()`, with the credentials of an administrator of `account_id`."""
+        keys = self.account_credentials(account_id)
+        return {
+            **self.env(),
+            "AWS_ACCESS_KEY_ID": keys["accessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": keys["secretAccessKey"],
+        }
+
+    def account_client_kwargs(self, account_id: str) -> dict[str, str]:
+        """Like `client_kwargs()`, with the credentials of an administrator of `account_id`."""
+        keys = self.account_credentials(account_id)
+        return {
+            **self.client_kwargs(),
+            "aws_access_key_id": keys["accessKeyId"],
+            "aws_secret_access_key": keys["secretAccessKey"],
+        }
+
+    def create_account_role(
+        self,
+        account_id: str,
+        role_name: str,
+        trusted_account: str = DEFAULT_ACCOUNT,
+        external_id: str | None = None,
+        policy: dict[str, Any] | None = None,
+    ) -> str:
+        """Create role `role_name` in `account_id` that `trusted_account` may assume (with
+        `external_id` when given, as an sts:ExternalId condition); its ARN. `policy`, an
+        inline permissions policy, defaults to everything. The local STS enforces the trust
+        policy across accounts (local/credentials.py)."""
+        import boto3  # only here: the server side never needs a client
+
+        statement: dict[str, Any] = {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{trusted_account}:root"},
+            "Action": "sts:AssumeRole",
+        }
+        if external_id is not None:
+            statement["Condition"] = {"StringEquals": {"sts:ExternalId": external_id}}
+        trust = {"Version": "2012-10-17", "Statement": [statement]}
+        everything = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+        permissions = policy or {"Version": "2012-10-17", "Statement": [everything]}
+        keys = self.account_credentials(account_id)
+        iam = boto3.client(
+            "iam",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=keys["accessKeyId"],
+            aws_secret_access_key=keys["secretAccessKey"],
+        )
+        arn = str(
+            iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+                "Arn"
+            ]
+        )
+        iam.put_role_policy(
+            RoleName=role_name, PolicyName="permissions", PolicyDocument=json.dumps(permissions)
+        )
+        return arn
 
     # -- control routes ------------------------------------------------------------------------
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:

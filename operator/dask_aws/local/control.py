@@ -21,6 +21,10 @@ POST /_local/container-instances    {"cluster": NAME, "count": 1, "cpu": 4096,
 POST /_local/quotas                 {"fargateOnDemandVcpu": 6, "fargateSpotVcpu": 6} (or the
                                      quota codes L-3032A538 / L-36FBB829 as keys)
 POST /_local/server-errors/take     the 5xx recorded so far, forgetting them
+POST /_local/accounts/credentials   {"accountId": "222222222222"} -> {"accountId", "userArn",
+                                     "accessKeyId", "secretAccessKey"}: an administrator's
+                                     access key in that account (the same one each time);
+                                     requests signed with it land in that account
 """
 
 from __future__ import annotations
@@ -52,6 +56,40 @@ def add_container_instances(context: LocalContext, body: dict[str, Any]) -> list
             int(body.get("gpus", 0)),
             str(body.get("architecture", "x86_64")),
         )
+
+
+ACCOUNT_ADMIN = "local-account-admin"
+_ALLOW_ALL = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", '
+_ALLOW_ALL += '"Resource": "*"}]}'
+
+
+def account_credentials(context: LocalContext, body: dict[str, Any]) -> dict[str, str]:
+    """An IAM user with every permission in account `accountId`, and its access key.
+
+    moto puts a request in the account that owns its access key (moto.iam.models:
+    get_account_id_from), so a key made in the account is all a client needs; no
+    moto-specific header or environment variable is involved."""
+    from moto.iam.models import iam_backends
+    from moto.utilities.utils import get_partition
+
+    account = str(body["accountId"])
+    if not (len(account) == 12 and account.isdigit()):
+        raise ValueError(f"accountId must be 12 digits, not {account!r}")
+    with context.lock:
+        iam = iam_backends[account][get_partition(context.region)]
+        if ACCOUNT_ADMIN in iam.users:
+            user = iam.users[ACCOUNT_ADMIN]
+        else:
+            user = iam.create_user(context.region, ACCOUNT_ADMIN)
+            iam.put_user_policy(ACCOUNT_ADMIN, "everything", _ALLOW_ALL)
+        keys = iam.list_access_keys(ACCOUNT_ADMIN)
+        key = keys[0] if keys else iam.create_access_key(ACCOUNT_ADMIN)
+        return {
+            "accountId": account,
+            "userArn": user.arn,
+            "accessKeyId": key.access_key_id,
+            "secretAccessKey": key.secret_access_key,
+        }
 
 
 def _reply(start_response: Any, status: int, payload: object) -> Iterable[bytes]:
@@ -155,6 +193,8 @@ class ControlApp:
             if path == "/_local/container-instances":
                 arns = add_container_instances(context, body)
                 return _reply(start_response, 200, {"containerInstanceArns": arns})
+            if path == "/_local/accounts/credentials":
+                return _reply(start_response, 200, account_credentials(context, body))
             if path == "/_local/faults/clear":
                 context.faults.clear()
                 return _reply(start_response, 200, {"ok": True})

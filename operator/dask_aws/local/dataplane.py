@@ -130,7 +130,8 @@ class DataPlane:
         self.reaper = reaper
         self.runtimes: dict[str, TaskRuntime] = {}
         self.by_id: dict[str, str] = {}
-        # RunTask clientToken -> (the request it answered, the task ARNs it created)
+        # (cluster ARN, RunTask clientToken) -> (the request it answered, the task ARNs it
+        # created); the ARN names the account, so accounts never share a token.
         self.client_tokens: dict[tuple[str, str], tuple[str, list[str]]] = {}
         self._threads: list[threading.Thread] = []
         self._closing = False
@@ -167,7 +168,8 @@ class DataPlane:
             task_def=task_def,
             ip=ip,
             eni_id=eni_id,
-            account=self.account,
+            # The account whose credentials ran the task (moto: the backend's account).
+            account=str(getattr(task, "_account_id", None) or self.account),
             region=task.region_name,
             cluster=task.cluster_name,
             launch_type=task.launch_type or "",
@@ -422,7 +424,9 @@ class DataPlane:
             options = specs.awslogs_options(definition)
             sink = None
             if options is not None and self.logs is not None:
-                sink = self.logs.open(options, runtime.region, name, runtime.task_id)
+                sink = self.logs.open(
+                    options, runtime.region, name, runtime.task_id, runtime.account
+                )
                 runtime.sinks[name] = sink
             spec = specs.ContainerSpec(
                 name=name,

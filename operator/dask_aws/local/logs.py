@@ -32,7 +32,8 @@ def stream_name(options: dict[str, str], container: str, task_id: str) -> str:
 class LogSink:
     """Where one container's lines go."""
 
-    def __init__(self, region: str, group: str, stream: str) -> None:
+    def __init__(self, region: str, group: str, stream: str, account: str) -> None:
+        self.account = account  # the task's account: its log group lives there
         self.region = region
         self.group = group
         self.stream = stream
@@ -53,7 +54,7 @@ class LogSink:
 class LogShipper:
     def __init__(self, lock: threading.RLock, account: str, interval: float = 0.2) -> None:
         self._lock = lock
-        self._account = account
+        self._account = account  # for a task whose account is not said
         self._interval = interval
         self._sinks: list[LogSink] = []
         self._sinks_lock = threading.Lock()
@@ -62,9 +63,15 @@ class LogShipper:
         self._thread.start()
 
     def open(
-        self, options: dict[str, str], default_region: str, container: str, task_id: str
+        self,
+        options: dict[str, str],
+        default_region: str,
+        container: str,
+        task_id: str,
+        account: str | None = None,
     ) -> LogSink:
-        """Create the stream (and the group when allowed); call with the shared lock held."""
+        """Create the stream (and the group when allowed) in the task's `account`; call
+        with the shared lock held."""
         from moto.logs.models import logs_backends
 
         region = options.get("awslogs-region") or default_region
@@ -74,7 +81,8 @@ class LogShipper:
                 "ResourceInitializationError: failed to validate logger args: "
                 "awslogs-group is required"
             )
-        backend = logs_backends[self._account][region]
+        account = account or self._account
+        backend = logs_backends[account][region]
         if group not in backend.groups:
             if options.get("awslogs-create-group", "").lower() == "true":
                 backend.create_log_group(group, {})
@@ -88,7 +96,7 @@ class LogShipper:
         stream = stream_name(options, container, task_id)
         if stream not in backend.groups[group].streams:
             backend.create_log_stream(group, stream)
-        sink = LogSink(region, group, stream)
+        sink = LogSink(region, group, stream, account)
         with self._sinks_lock:
             self._sinks.append(sink)
         return sink
@@ -108,7 +116,7 @@ class LogShipper:
             return
         events.sort(key=lambda e: e["timestamp"])
         with self._lock:
-            backend = logs_backends[self._account][sink.region]
+            backend = logs_backends[sink.account][sink.region]
             for start in range(0, len(events), MAX_BATCH):
                 try:
                     backend.put_log_events(

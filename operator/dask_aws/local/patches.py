@@ -142,7 +142,7 @@ def run_task(
         (task_def.arn, count, overrides, started_by, launch_type, strategy, tags, group)
     )
     if token:
-        previous = context.dataplane.client_tokens.get((cluster.name, token))
+        previous = context.dataplane.client_tokens.get((cluster.arn, token))
         if previous is not None:
             if previous[0] != request_key:
                 raise strict.EcsError(
@@ -218,7 +218,7 @@ def run_task(
                 _fail_for_address(ec2, runtime, no_address)
         tasks += created
     if token:
-        context.dataplane.client_tokens[(cluster.name, token)] = (
+        context.dataplane.client_tokens[(cluster.arn, token)] = (
             request_key,
             [t.task_arn for t in tasks],
         )

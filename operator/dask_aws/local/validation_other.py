@@ -13,10 +13,15 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from moto.core.exceptions import AccessDeniedError
 from moto.iam.exceptions import MalformedPolicyDocument
 from moto.iam.exceptions import ValidationError as IamValidationError
 from moto.logs.exceptions import InvalidParameterException as LogsInvalidParameter
 from moto.sts.exceptions import STSValidationError
+from moto.sts.models import sts_backends
+from moto.utilities.utils import get_partition
+
+from dask_aws.local.credentials import refused_across_accounts
 
 MAX_ROLE_NAME = 64  # API_CreateRole: RoleName, 1-64 characters
 # API_AssumeRole: RoleSessionName, 2-64 characters of [\w+=,.@-]
@@ -58,6 +63,16 @@ def assume_role(request: Any) -> None:
                 r"Member must satisfy regular expression pattern: [\w+=,.@-]*",
             )
         )
+    # Across accounts, the role's trust policy decides (local/credentials.py); AWS's
+    # AccessDenied: "User: <caller> is not authorized to perform: sts:AssumeRole on
+    # resource: <role>" (the same for a role that does not exist).
+    role_arn = request._get_param("RoleArn") or ""
+    account = request.current_account
+    _, caller_arn, _ = sts_backends[account][get_partition(request.region)].get_caller_identity(
+        request.get_access_key(), request.region
+    )
+    if refused_across_accounts(account, caller_arn, role_arn, request._get_param("ExternalId")):
+        raise AccessDeniedError(caller_arn, f"sts:AssumeRole on resource: {role_arn}")
 
 
 def put_retention_policy(request: Any) -> None:
