@@ -81,6 +81,19 @@ def _implied(action: str, scope: str, by: Sequence[str], why: str, modes: frozen
     return Need(action, scope, why, modes, operations=tuple(by), direct=False)
 
 
+# Actions of features a lifecycle does not use unless told where: granted only on the
+# resources `dask-aws iam-policy` is given. Module -> (action, why).
+OPTIONAL: dict[str, tuple[tuple[str, str], ...]] = {
+    "dask_aws.aws.identity": (
+        (
+            "sts:AssumeRole",
+            "act as the role a namespace's DaskAwsPolicy names (aws.roleArn), so that "
+            "namespace's clusters live in that role's account; granted only on the roles "
+            "given with --tenant-role",
+        ),
+    ),
+}
+
 PERMISSIONS: dict[str, tuple[Need, ...]] = {
     "dask_aws.aws.network": (
         Need(
@@ -480,6 +493,8 @@ class Options:
     # Managed policies specs may attach to task roles (iam.taskRolePolicies); the ECS
     # execution policy is always allowed. ("*",): any policy.
     task_role_policies: tuple[str, ...] = ()
+    # Roles DaskAwsPolicies may name for their namespace (aws.roleArn); none: no AssumeRole.
+    tenant_roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -616,9 +631,9 @@ def policy(
                     break
     statements: list[dict[str, Any]] = []
     for scope in sorted(grouped, key=lambda s: (s != "any", s)):
+        s = scopes[scope]
         if not grouped[scope]:
             continue
-        s = scopes[scope]
         statement: dict[str, Any] = {
             "Sid": s.sid,
             "Effect": "Allow",
@@ -628,6 +643,16 @@ def policy(
         if s.condition:
             statement["Condition"] = s.condition
         statements.append(statement)
+    roles = (options or Options()).tenant_roles
+    if roles and audience == "operator" and "sts:AssumeRole" not in dropped:
+        statements.append(
+            {
+                "Sid": "AssumeTenantRoles",
+                "Effect": "Allow",
+                "Action": ["sts:AssumeRole"],
+                "Resource": list(roles) if len(roles) > 1 else roles[0],
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}
 
 

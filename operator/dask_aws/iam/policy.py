@@ -62,6 +62,14 @@ def register(subparsers: Any) -> None:
         "(iam.taskRolePolicies; repeatable; '*' for any). Default: none",
     )
     parser.add_argument(
+        "--tenant-role",
+        action="append",
+        default=[],
+        metavar="ARN",
+        help="operator: a role DaskAwsPolicies may name in aws.roleArn (repeatable, * "
+        "allowed, e.g. arn:aws:iam::*:role/dask-aws-tenant-*); default: none, no sts:AssumeRole",
+    )
+    parser.add_argument(
         "--explain", action="store_true", help="list each action, its module and why instead"
     )
     parser.set_defaults(func=run)
@@ -75,6 +83,7 @@ def options_from(args: argparse.Namespace) -> permissions.Options:
         role_arns=tuple(args.role_arn),
         cluster_arns=tuple(args.cluster_arn),
         task_role_policies=tuple(args.task_role_policy),
+        tenant_roles=tuple(args.tenant_role),
     )
 
 
