@@ -116,6 +116,16 @@ def test_defaults_land_in_what_is_created_and_allowlists_stall(
         taskDefinition=status["workerTaskDefinitionArn"], include=["TAGS"]
     )
     assert {"key": "team", "value": "blue"} in definition["tags"]
+    # Cost allocation: each task carries the team's tag and its namespace and owner.
+    arns = aws.ecs.list_tasks(cluster=status["clusterArn"], startedBy=obj["metadata"]["uid"])
+    tasks = aws.ecs.describe_tasks(
+        cluster=status["clusterArn"], tasks=arns["taskArns"], include=["TAGS"]
+    )["tasks"]
+    assert len(tasks) == 2  # the scheduler and one worker
+    for task in tasks:
+        tags = {t["key"]: t["value"] for t in task["tags"]}
+        assert tags["team"] == "blue" and tags["dask-aws.io/namespace"] == ns, tags
+        assert tags["dask-aws.io/owner"] == f"{ns}/tagged", tags
     (group,) = aws.logs.describe_log_groups(logGroupNamePrefix=status["logGroup"])["logGroups"]
     assert group["retentionInDays"] == 14
     apply(

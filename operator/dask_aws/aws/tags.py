@@ -13,6 +13,8 @@ MANAGED_BY = PREFIX + "managed-by"
 OWNER_UID = PREFIX + "owner-uid"
 OWNER = PREFIX + "owner"
 OWNER_KIND = PREFIX + "owner-kind"
+# The owner's Kubernetes namespace alone, so Cost Explorer can split the bill by team.
+NAMESPACE = PREFIX + "namespace"
 RETAINED = PREFIX + "retained"
 SPEC_HASH = PREFIX + "spec-hash"
 # Liveness of a Python-owned cluster, read by `dask-aws gc`: where its process runs, and
@@ -35,6 +37,7 @@ def ownership(owner: Owner, user_tags: Mapping[str, str] | None = None) -> dict[
         OWNER_UID: owner.uid,
         OWNER: fit_value(owner.display),
         OWNER_KIND: owner.kind,
+        **({NAMESPACE: owner.namespace} if owner.namespace else {}),
     }
 
 
