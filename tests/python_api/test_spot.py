@@ -4,13 +4,14 @@ demand when Fargate Spot has no capacity (SpotWithFallback)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from distributed import Client
 
-from dask_aws import FargateCluster
+from dask_aws import FargateCluster, cost
 from dask_aws.local import LocalAws
 from tests.fixtures.aws_clients import aws_for
 from tests.fixtures.leaks import tagged_resources
@@ -54,6 +55,15 @@ def test_an_interrupted_spot_worker_hands_its_data_over_and_is_replaced_on_deman
             client.wait_for_workers(2, timeout=60)
             (spot,) = wait_for(lambda: _spot_tasks(aws, cluster, "RUNNING"), 30, "a spot task")
             assert spot["capacityProviderName"] == "FARGATE_SPOT"
+            # The rate of what runs: scheduler and worker on demand, the group's on Spot.
+            size = (cluster.aws_status.aws.cluster_arn.split(":")[3], 512, 1024)  # type: ignore[union-attr]
+            expected = (
+                2 * cost.task_hourly_usd(*size).usd_per_hour
+                + cost.task_hourly_usd(*size, spot=True).usd_per_hour
+            )
+            assert cluster.hourly_usd == Decimal(cost.money(expected))
+            said = str(cluster.get_logs(scheduler=False, workers=False)["Cluster"])
+            assert f"about ${cluster.hourly_usd:.4f}/hour" in said, said
             host = _ip(spot)
             workers = client.scheduler_info(n_workers=-1)["workers"]
             on_spot = next(a for a in workers if a.split("://")[1].split(":")[0] == host)
