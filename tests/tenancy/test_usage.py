@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from dask_aws import cost
 from dask_aws.spec import DaskAwsClusterSpec
 from dask_aws.status import ClusterStatus, ConditionType
 from dask_aws.tenancy.merge import Effective, effective
@@ -33,8 +34,16 @@ def gpu_spec() -> DaskAwsClusterSpec:
     )
 
 
+def _table(cpu: int, memory: int, **kwargs: Any) -> Decimal:
+    return cost.task_hourly_usd("us-east-1", cpu, memory, **kwargs).usd_per_hour
+
+
+# The default spec's starting size: a 1 vCPU/4 GiB scheduler and one 4 vCPU/16 GiB worker.
+DEFAULT_HOURLY = _table(1024, 4096) + _table(4096, 16384)
+
+
 def test_usage_from_the_spec_before_any_status() -> None:
-    assert usage_of(DaskAwsClusterSpec(), None) == Usage(1, 1, Decimal(5), 20480, 0, Decimal(0))
+    assert usage_of(DaskAwsClusterSpec(), None) == Usage(1, 1, Decimal(5), 20480, 0, DEFAULT_HOURLY)
     spec = gpu_spec()
     assert usage_of(spec, None) == Usage(
         clusters=1,
@@ -75,9 +84,28 @@ def test_usage_adds_up_and_becomes_the_status() -> None:
         hourly_usd=Decimal("0.1"), vcpu=Decimal("0.25")
     )
     assert total.as_status() == PolicyUsage(
-        clusters=1, workers=1, vcpu=5.25, memory_mib=20480, gpus=0, hourly_usd="0.100000"
+        clusters=1,
+        workers=1,
+        vcpu=5.25,
+        memory_mib=20480,
+        gpus=0,
+        hourly_usd=cost.money(DEFAULT_HOURLY + Decimal("0.1")),
     )
     assert total.as_status().wire()["memoryMiB"] == 20480
+
+
+def test_a_cluster_whose_starting_size_costs_more_than_the_hourly_limit_is_refused() -> None:
+    spot = DaskAwsClusterSpec(
+        worker_groups=[
+            {"name": "s", "capacity": "Spot", "replicas": 2, "cpu": 1024, "memory": 2048}
+        ]
+    )
+    this = usage_of(spot, None)
+    assert this.hourly_usd == DEFAULT_HOURLY + 2 * _table(1024, 2048, spot=True)
+    roomy, tight = cost.money(this.hourly_usd + Decimal("0.01")), cost.money(this.hourly_usd / 2)
+    assert exceeded(this, Usage(), limits(hourlyUSD=roomy)) == []
+    (why,) = exceeded(this, Usage(), limits(hourlyUSD=tight))
+    assert why.startswith("hourlyUSD:") and "would exceed the limit" in why
 
 
 def test_exceeded_names_each_limit_this_cluster_adds_to() -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from decimal import ROUND_CEILING, Decimal
+from typing import Any
 
 from dask_aws import cost
-from dask_aws.spec import AutoscalingSpec, DaskAwsClusterSpec
+from dask_aws.spec import AutoscalingSpec, Capacity, DaskAwsClusterSpec
 from dask_aws.status import ClusterStatus
 from dask_aws.tenancy.merge import LIMIT_KEYS, Effective
 from dask_aws.tenancy.spec import PolicyUsage
@@ -101,10 +102,41 @@ def _workers_of(spec: DaskAwsClusterSpec, group: str, n: int) -> Usage:
 
 
 def usage_of(spec: DaskAwsClusterSpec, status: ClusterStatus | None) -> Usage:
-    """What one admitted cluster holds; hourly is its status.cost.hourlyUSD, if any."""
-    held = _held(spec, desired_workers(spec, status))
-    hourly = Decimal(status.cost.hourly_usd) if status and status.cost else Decimal(0)
+    """What one cluster holds; hourly is its status.cost.hourlyUSD, or, before it has one
+    (a cluster asking to be admitted), the price of its starting size."""
+    counts = desired_workers(spec, status)
+    held = _held(spec, counts)
+    if status and status.cost:
+        hourly = Decimal(status.cost.hourly_usd)
+    else:
+        hourly = starting_price(spec, counts)
     return held + Usage(hourly_usd=hourly)
+
+
+def starting_price(spec: DaskAwsClusterSpec, counts: Mapping[str, int]) -> Decimal:
+    """The hourly price of the scheduler and `counts` workers per group (cost.py's table;
+    Spot groups at the Spot estimate; a spec without a region is priced as the table's
+    fallback region, which is a guess: admission is an estimate, not a bill)."""
+    region = spec.region or cost.FALLBACK_REGION
+    launch = spec.launch_type.value
+
+    def price(cpu: int, memory: int, **kwargs: Any) -> Decimal:
+        return cost.task_hourly_usd(region, cpu, memory, launch_type=launch, **kwargs).usd_per_hour
+
+    s = spec.scheduler
+    total = price(s.cpu, s.memory, architecture=s.architecture.value)
+    for name, n in counts.items():
+        if name not in spec.group_names or n <= 0:
+            continue
+        w = spec.worker_group(name)
+        total += n * price(
+            w.cpu,
+            w.memory,
+            architecture=w.architecture.value,
+            spot=w.capacity_of is not Capacity.ON_DEMAND,
+            ephemeral_storage_gib=w.ephemeral_storage_gib,
+        )
+    return total
 
 
 def show(value: Decimal) -> str:
