@@ -80,6 +80,7 @@ kind: Role
 metadata: {name: operator}
 rules:
 - {apiGroups: [daskaws.io], resources: [daskawsclusters], verbs: [list, watch, patch, delete]}
+- {apiGroups: [daskaws.io], resources: [daskawspolicies], verbs: [list, watch]}
 - {apiGroups: [daskaws.io], resources: [daskawsclusters/status], verbs: [patch]}
 - {apiGroups: [""], resources: [events], verbs: [create]}
 ---

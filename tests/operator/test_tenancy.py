@@ -172,3 +172,36 @@ def test_a_namespace_whose_policy_names_a_role_in_another_account_lives_there(
     k8s.kubectl("get", "secret", "elsewhere-dask-connection", "-n", ns)
     k8s.kubectl("delete", "dac/elsewhere", "-n", ns, "--timeout=120s", timeout=150)
     assert tagged_resources(in_b, uid) == [] and tagged_resources(in_a, uid) == []
+
+
+NO_POLICIES_ROLE = """
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: operator}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: operator}
+rules:
+- {apiGroups: [daskaws.io], resources: [daskawsclusters], verbs: [list, watch, patch, delete]}
+- {apiGroups: [daskaws.io], resources: [daskawsclusters/status], verbs: [patch]}
+- {apiGroups: [""], resources: [events, secrets], verbs: [create, update]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: operator}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: operator}
+subjects: [{kind: ServiceAccount, name: operator}]
+"""
+
+
+def test_an_operator_that_cannot_read_policies_does_not_run_without_them(
+    k8s: Any, k8s_namespace: str, start_simulated_operator: Any
+) -> None:
+    ns = k8s_namespace
+    kubeconfig = k8s.service_account_kubeconfig(ns, "operator")
+    apply(k8s, ns, NO_POLICIES_ROLE)
+    with pytest.raises(RuntimeError) as failed:
+        start_simulated_operator(kubeconfig=kubeconfig)
+    assert "cannot start: the operator may not list daskawspolicies.daskaws.io" in str(failed.value)
+    assert "Traceback" not in str(failed.value)

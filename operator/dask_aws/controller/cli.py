@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from prometheus_client import start_http_server
 
     import dask_aws.controller.handlers  # noqa: F401  (registers the handlers)
+    from dask_aws.controller import kube
 
     handler = logging.StreamHandler()
     handler.setFormatter(ObjectFormatter(LOG_FORMAT))
@@ -92,6 +93,11 @@ def run(args: argparse.Namespace) -> int:
     if config.metrics_port:
         start_http_server(config.metrics_port, addr=args.bind)
     liveness = f"http://{args.bind}:{config.probe_port}/healthz" if config.probe_port else None
+    unreadable = kube.policies_readable(config.namespaces)
+    if unreadable:
+        # Fail closed and say why: without the policies, no quota or allowlist would hold.
+        logging.getLogger("dask_aws.operator").error("cannot start: %s", unreadable)
+        return 2
     kopf.run(
         clusterwide=not config.namespaces,
         namespaces=config.namespaces,

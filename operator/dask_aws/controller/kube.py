@@ -11,6 +11,7 @@ from kubernetes.client.exceptions import ApiException
 
 from dask_aws.controller import kube_names
 from dask_aws.crd import GROUP, KIND, PLURAL, VERSION
+from dask_aws.tenancy.crd import PLURAL as POLICY_PLURAL
 
 
 @functools.cache
@@ -75,6 +76,31 @@ def delete_cluster_object(namespace: str, name: str) -> None:
     except ApiException as exc:
         if exc.status != 404:
             raise
+
+
+def policies_readable(namespaces: list[str]) -> str | None:
+    """None when the operator may list DaskAwsPolicies where it watches; else why not. The
+    policies are enforced, so an operator that cannot read them must not run without them."""
+    api = client.CustomObjectsApi(api_client())
+    scopes: list[str | None] = list(namespaces) or [None]
+    try:
+        for ns in scopes:
+            if ns is None:
+                api.list_cluster_custom_object(GROUP, VERSION, POLICY_PLURAL, limit=1)
+            else:
+                api.list_namespaced_custom_object(GROUP, VERSION, ns, POLICY_PLURAL, limit=1)
+    except ApiException as exc:
+        where = f"in namespace {ns}" if ns else "cluster-wide"
+        if exc.status == 404:
+            return (
+                f"the DaskAwsPolicy CRD (daskawspolicies.{GROUP}) is not installed: "
+                "kubectl apply -f crds/ (the chart installs it)"
+            )
+        return (
+            f"the operator may not list daskawspolicies.{GROUP} {where} (HTTP {exc.status}): "
+            "give it the chart's RBAC (list and watch daskawspolicies)"
+        )
+    return None
 
 
 def list_cluster_versions(namespaces: list[str]) -> dict[str, str]:
