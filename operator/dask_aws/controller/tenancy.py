@@ -37,9 +37,7 @@ RECHECK_SECONDS = 10.0  # a blocked cluster looks again this often (no AWS call)
 
 class PolicyError(PermanentError):
     """Stalled, but looked at again every RECHECK_SECONDS: a policy may change, another
-    cluster may go, without this object's spec changing."""
-
-    recheck = True
+    cluster may go, without this object's spec changing (step.py schedules that)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +139,10 @@ def clamp(
     eff: Effective,
 ) -> tuple[dict[str, int], str | None]:
     """The worker targets lowered to what the limits leave, and why (None: unchanged)."""
+    if not any(key in eff.limits for key in usage.CLAMPED):
+        # Every step of every cluster comes here: without a limit to clamp to, the
+        # namespace's other clusters (a spec parse each) need not be counted.
+        return dict(targets), None
     with _lock:
         held = others(uid, namespace, view, eff)
     return usage.clamp(spec, targets, held, eff)
