@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +15,17 @@ from tests.fixtures.local_aws import boto_session
 from tests.fixtures.polling import wait_for
 
 EXECUTION_ROLE = "arn:aws:iam::123456789012:role/ecsTaskExecutionRole"
+# The trust policy of a task role: ECS tasks may assume it.
+ECS_TASKS_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
 
 
 @dataclass
@@ -104,3 +117,31 @@ def task_ip(task: dict[str, Any]) -> str:
             if detail["name"] == "privateIPv4Address":
                 return str(detail["value"])
     raise AssertionError(f"no address in {task}")
+
+
+def probe_container(code: str, log_group: str) -> dict[str, Any]:
+    """A container running Python `code`, its output in `log_group` (stream prefix p)."""
+    return {
+        "name": "main",
+        "image": "python:3.11",
+        "command": [sys.executable, "-c", code],
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {"awslogs-group": log_group, "awslogs-stream-prefix": "p"},
+        },
+    }
+
+
+def printed(env: Env, group: str, arn: str, timeout: float = 20.0) -> dict[str, Any]:
+    """The first JSON line a probe_container of task `arn` logged."""
+    stream = f"p/main/{arn.rsplit('/', 1)[-1]}"
+
+    def check() -> dict[str, Any] | None:
+        try:
+            events = env.logs.get_log_events(logGroupName=group, logStreamName=stream)["events"]
+        except env.logs.exceptions.ResourceNotFoundException:
+            return None
+        lines = [e["message"] for e in events if e["message"].startswith("{")]
+        return json.loads(lines[0]) if lines else None
+
+    return wait_for(check, timeout, f"the probe's output in {group}/{stream}", interval=0.2)

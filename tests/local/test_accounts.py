@@ -9,7 +9,6 @@ id matches). Account A is the default account (testing/testing credentials).
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import boto3
@@ -19,8 +18,16 @@ from botocore.exceptions import ClientError
 from dask_aws.local import LocalAws
 from dask_aws.local.api import DEFAULT_ACCOUNT
 from tests.fixtures.local_aws import LocalBotoSession, boto_session
-from tests.fixtures.polling import wait_for
-from tests.local.helpers import Env, register, run, unique, wait_status
+from tests.local.helpers import (
+    ECS_TASKS_TRUST,
+    Env,
+    printed,
+    probe_container,
+    register,
+    run,
+    unique,
+    wait_status,
+)
 
 A = DEFAULT_ACCOUNT
 B = "222222222222"
@@ -150,16 +157,6 @@ print(json.dumps({
     "ip": container["Networks"][0]["IPv4Addresses"][0],
 }))
 """
-ECS_TASKS_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
 
 
 def env_of(session: boto3.Session) -> Env:
@@ -184,17 +181,7 @@ def test_task_in_the_other_account_runs_as_its_role_and_logs_there(local_aws: Lo
     assert role_arn.startswith(f"arn:aws:iam::{B}:")
     definition = register(
         env,
-        [
-            {
-                "name": "main",
-                "image": "python:3.11",
-                "command": [sys.executable, "-c", PROBE],
-                "logConfiguration": {
-                    "logDriver": "awslogs",
-                    "options": {"awslogs-group": group, "awslogs-stream-prefix": "p"},
-                },
-            }
-        ],
+        [probe_container(PROBE, group)],
         taskRoleArn=role_arn,
         executionRoleArn=f"arn:aws:iam::{B}:role/ecsTaskExecutionRole",
     )
@@ -202,17 +189,7 @@ def test_task_in_the_other_account_runs_as_its_role_and_logs_there(local_aws: Lo
     arn = task["taskArn"]
     assert arn.startswith(f"arn:aws:ecs:{local.region}:{B}:task/")
     task_id = arn.rsplit("/", 1)[1]
-    stream = f"p/main/{task_id}"
-
-    def printed() -> dict[str, Any] | None:
-        try:
-            events = env.logs.get_log_events(logGroupName=group, logStreamName=stream)["events"]
-        except env.logs.exceptions.ResourceNotFoundException:
-            return None
-        lines = [e["message"] for e in events if e["message"].startswith("{")]
-        return json.loads(lines[0]) if lines else None
-
-    seen = wait_for(printed, 30, f"the probe's output in {group}/{stream}", interval=0.2)
+    seen = printed(env, group, arn, timeout=30)
     assert seen["who"] == f"arn:aws:sts::{B}:assumed-role/{task_role}/{task_id}"
     stopped = wait_status(env, arn, "STOPPED")
     assert stopped["containers"][0]["exitCode"] == 0

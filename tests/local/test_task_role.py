@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import urllib.request
 from typing import Any
 
@@ -15,7 +14,16 @@ from dask_aws.local.credentials import trusts_ecs_tasks
 from dask_aws.local.specs import base_env
 from tests.fixtures.local_aws import LocalBotoSession
 from tests.fixtures.polling import wait_for
-from tests.local.helpers import Env, make_env, register, run, unique, wait_status
+from tests.local.helpers import (
+    ECS_TASKS_TRUST,
+    make_env,
+    printed,
+    probe_container,
+    register,
+    run,
+    unique,
+    wait_status,
+)
 
 # boto3 in the container: who it is, what the metadata endpoint says, and whether the
 # credentials endpoint answers a request without the task's authorization token.
@@ -43,32 +51,6 @@ print(json.dumps({
 }))
 """
 
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
-
-
-def printed(env: Env, group: str, arn: str) -> dict[str, Any]:
-    """The JSON line the probe logged for task `arn`."""
-    stream = f"p/main/{arn.rsplit('/', 1)[-1]}"
-
-    def check() -> dict[str, Any] | None:
-        try:
-            events = env.logs.get_log_events(logGroupName=group, logStreamName=stream)["events"]
-        except env.logs.exceptions.ResourceNotFoundException:
-            return None
-        lines = [e["message"] for e in events if e["message"].startswith("{")]
-        return json.loads(lines[0]) if lines else None
-
-    return wait_for(check, 20, f"the probe's output in {group}/{stream}", interval=0.2)
-
 
 @pytest.mark.slow
 def test_task_role_credentials_and_metadata(local_aws: LocalAws) -> None:
@@ -77,18 +59,10 @@ def test_task_role_credentials_and_metadata(local_aws: LocalAws) -> None:
     env.logs.create_log_group(logGroupName=group)
     role = unique("task-role")
     iam = env.session.client("iam")
-    role_arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(TRUST))["Role"][
-        "Arn"
-    ]
-    container = {
-        "name": "main",
-        "image": "python:3.11",
-        "command": [sys.executable, "-c", PROBE],
-        "logConfiguration": {
-            "logDriver": "awslogs",
-            "options": {"awslogs-group": group, "awslogs-stream-prefix": "p"},
-        },
-    }
+    role_arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(ECS_TASKS_TRUST))[
+        "Role"
+    ]["Arn"]
+    container = probe_container(PROBE, group)
     with_role = register(env, [container], taskRoleArn=role_arn)
     without_role = register(env, [container])
     arn = run(env, with_role)[0]["taskArn"]
@@ -136,28 +110,14 @@ def test_iam_enforcement_applies_to_the_task_role() -> None:
         iam.put_user_policy(UserName="admin", PolicyName="all", PolicyDocument=allow("*"))
         key = iam.create_access_key(UserName="admin")["AccessKey"]
         role = unique("narrow")
-        role_arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(TRUST))[
-            "Role"
-        ]["Arn"]
+        role_arn = iam.create_role(
+            RoleName=role, AssumeRolePolicyDocument=json.dumps(ECS_TASKS_TRUST)
+        )["Role"]["Arn"]
         policy = allow("sts:GetCallerIdentity")
         iam.put_role_policy(RoleName=role, PolicyName="p", PolicyDocument=policy)
         group = "/enforced"
         env.logs.create_log_group(logGroupName=group)
-        td = register(
-            env,
-            [
-                {
-                    "name": "main",
-                    "image": "python:3.11",
-                    "command": [sys.executable, "-c", ENFORCED_PROBE],
-                    "logConfiguration": {
-                        "logDriver": "awslogs",
-                        "options": {"awslogs-group": group, "awslogs-stream-prefix": "p"},
-                    },
-                }
-            ],
-            taskRoleArn=role_arn,
-        )
+        td = register(env, [probe_container(ENFORCED_PROBE, group)], taskRoleArn=role_arn)
         request = urllib.request.Request(
             f"{local.endpoint_url}/moto-api/reset-auth",
             data=b"0",
@@ -206,7 +166,7 @@ def test_container_env_has_no_host_credentials(tmp_path: Any) -> None:
 
 
 def test_trust_policy_must_name_ecs_tasks() -> None:
-    assert trusts_ecs_tasks(TRUST)
-    assert trusts_ecs_tasks(json.dumps(TRUST))
-    ec2 = json.dumps(TRUST).replace("ecs-tasks.amazonaws.com", "ec2.amazonaws.com")
+    assert trusts_ecs_tasks(ECS_TASKS_TRUST)
+    assert trusts_ecs_tasks(json.dumps(ECS_TASKS_TRUST))
+    ec2 = json.dumps(ECS_TASKS_TRUST).replace("ecs-tasks.amazonaws.com", "ec2.amazonaws.com")
     assert not trusts_ecs_tasks(ec2)
