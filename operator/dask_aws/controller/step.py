@@ -30,7 +30,7 @@ from dask_aws.controller.fit import cut, fit
 from dask_aws.controller.state import ObjectState
 from dask_aws.engine.delete import DeleteResult, delete
 from dask_aws.engine.events import Event
-from dask_aws.engine.reconcile import Result, failed_result, reconcile
+from dask_aws.engine.reconcile import Result, failed_result, reconcile, worker_targets
 from dask_aws.engine.scheduler_api import Endpoint
 from dask_aws.errors import DaskAwsError, PermanentError
 from dask_aws.names import Owner
@@ -205,11 +205,7 @@ def _run(
     scheduler = autoscaler.scheduler_of(aws, spec, previous)
     idle = autoscaler.idle_action(spec, state, scheduler)
     desired, groups = _targets(spec, state, scheduler, config)
-    wanted = {
-        "": spec.workers.replicas if desired is None else desired,
-        **{g.name: g.replicas for g in spec.worker_groups},
-        **(groups or {}),
-    }
+    wanted = worker_targets(spec, desired, groups)
     targets, clamped = tenancy.clamp(uid, namespace, spec, wanted, view, policy)
     target = Target(owner_of(meta), spec)
     state.memory.drift_seconds = config.drift_seconds

@@ -21,6 +21,7 @@ from dask_aws.engine.plan import Plan, Rollout, plan
 from dask_aws.engine.report import EXPIRING, converged_status, error_status
 from dask_aws.engine.resources import describe
 from dask_aws.errors import DaskAwsError, PermanentError, from_botocore, unknown_region
+from dask_aws.spec import DaskAwsClusterSpec
 from dask_aws.status import ClusterStatus, ConditionType
 
 REQUEUE_PROGRESS = 2.0  # while tasks start; ECS reports RUNNING within seconds to minutes
@@ -61,11 +62,7 @@ def reconcile(
     read."""
     previous = previous or ClusterStatus()
     spec = target.spec
-    desired = {
-        "": spec.workers.replicas if desired_workers is None else desired_workers,
-        **{g.name: g.replicas for g in spec.worker_groups},
-        **{k: v for k, v in (group_targets or {}).items() if k in spec.group_names},
-    }
+    desired = worker_targets(spec, desired_workers, group_targets)
     now = datetime.now(UTC)
     if not aws.known_region:
         return failed_result(unknown_region(aws.region), previous, generation)
@@ -138,6 +135,18 @@ def reconcile(
         progressed = _progressed(previous, status, steps) and not outcome.failures
         result.requeue_after = memory.next_pause(progressed)
     return result
+
+
+def worker_targets(
+    spec: DaskAwsClusterSpec, default: int | None, groups: Mapping[str, int] | None
+) -> dict[str, int]:
+    """Each worker group's count by name ("" is spec.workers): `default` and `groups` where
+    given (an autoscaler's), else the replicas the spec says; unknown names are dropped."""
+    return {
+        "": spec.workers.replicas if default is None else default,
+        **{g.name: g.replicas for g in spec.worker_groups},
+        **{k: v for k, v in (groups or {}).items() if k in spec.group_names},
+    }
 
 
 def _progressed(previous: ClusterStatus, status: ClusterStatus, steps: Plan) -> bool:
