@@ -14,7 +14,6 @@ status stays unchanged between those, so the operator writes nothing to the API 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -22,7 +21,7 @@ from dask_aws import cost
 from dask_aws.aws.found import Target
 from dask_aws.aws.task_definitions import Component
 from dask_aws.aws.tasks import Task
-from dask_aws.spec import Capacity
+from dask_aws.spec import Capacity, DaskAwsClusterSpec
 from dask_aws.status import ClusterStatus, CostStatus
 
 REFRESH = timedelta(minutes=15)
@@ -30,29 +29,37 @@ SPOT_PROVIDER = "FARGATE_SPOT"
 _FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def task_rate(target: Target, region: str, task: Task) -> Decimal:
-    """The hourly price of one task; a worker of a group the spec no longer has, nothing."""
-    spec = target.spec
-    if task.component == "scheduler":
-        shape_cpu, shape_memory = spec.scheduler.cpu, spec.scheduler.memory
+def shape_rate(
+    spec: DaskAwsClusterSpec, region: str, component: Component, group: str, spot: bool
+) -> Decimal:
+    """The hourly price of one scheduler or one worker of `group`, on Spot or not; a
+    group the spec no longer has costs nothing (its tasks go)."""
+    if component == "scheduler":
+        cpu, memory = spec.scheduler.cpu, spec.scheduler.memory
         architecture, storage = spec.scheduler.architecture.value, None
     else:
         try:
-            shape = spec.worker_group(task.group)
+            shape = spec.worker_group(group)
         except KeyError:
             return Decimal(0)
-        shape_cpu, shape_memory = shape.cpu, shape.memory
+        cpu, memory = shape.cpu, shape.memory
         architecture, storage = shape.architecture.value, shape.ephemeral_storage_gib
     price = cost.task_hourly_usd(
         region,
-        shape_cpu,
-        shape_memory,
+        cpu,
+        memory,
         architecture=architecture,
-        spot=task.capacity_provider == SPOT_PROVIDER,
+        spot=spot,
         ephemeral_storage_gib=storage,
         launch_type=spec.launch_type.value,
     )
     return price.usd_per_hour
+
+
+def task_rate(target: Target, region: str, task: Task) -> Decimal:
+    """The hourly price of one task, by where it really runs (FARGATE_SPOT or not)."""
+    spot = task.capacity_provider == SPOT_PROVIDER
+    return shape_rate(target.spec, region, task.component, task.group, spot)
 
 
 def hourly(
@@ -64,35 +71,14 @@ def hourly(
 ) -> Decimal:
     """The rate of the live `tasks` and of those just started (`started`: workers by group,
     on Spot where their group's capacity says so; RunTask's answer is not read back)."""
+    spec = target.spec
     rate = sum((task_rate(target, region, t) for t in tasks if t.live), Decimal(0))
-    new = [_pseudo("worker", g) for g, n in (started or {}).items() for _ in range(n)]
+    for group, n in (started or {}).items():
+        spot = spec.worker_group(group).capacity_of is not Capacity.ON_DEMAND
+        rate += n * shape_rate(spec, region, "worker", group, spot)
     if scheduler_started:
-        new.append(_pseudo("scheduler", ""))
-    for task in new:
-        if task.component == "worker":
-            capacity = target.spec.worker_group(task.group).capacity_of
-            if capacity is not Capacity.ON_DEMAND:
-                task = replace(task, capacity_provider=SPOT_PROVIDER)
-        rate += task_rate(target, region, task)
+        rate += shape_rate(spec, region, "scheduler", "", spot=False)
     return rate
-
-
-def _pseudo(component: Component, group: str) -> Task:
-    return Task(
-        arn="",
-        component=component,
-        last_status="PROVISIONING",
-        desired_status="RUNNING",
-        task_definition_arn="",
-        ip=None,
-        scheduler_task_id=None,
-        started_at=None,
-        stopped_at=None,
-        stop_code=None,
-        stopped_reason=None,
-        capacity_provider=None,
-        group=group,
-    )
 
 
 def with_cost(

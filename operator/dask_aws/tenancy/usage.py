@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from decimal import ROUND_CEILING, Decimal
-from typing import Any
 
 from dask_aws import cost
+from dask_aws.engine import costing
 from dask_aws.spec import AutoscalingSpec, Capacity, DaskAwsClusterSpec
 from dask_aws.status import ClusterStatus
 from dask_aws.tenancy.merge import LIMIT_KEYS, Effective
@@ -118,24 +118,12 @@ def starting_price(spec: DaskAwsClusterSpec, counts: Mapping[str, int]) -> Decim
     Spot groups at the Spot estimate; a spec without a region is priced as the table's
     fallback region, which is a guess: admission is an estimate, not a bill)."""
     region = spec.region or cost.FALLBACK_REGION
-    launch = spec.launch_type.value
-
-    def price(cpu: int, memory: int, **kwargs: Any) -> Decimal:
-        return cost.task_hourly_usd(region, cpu, memory, launch_type=launch, **kwargs).usd_per_hour
-
-    s = spec.scheduler
-    total = price(s.cpu, s.memory, architecture=s.architecture.value)
+    total = costing.shape_rate(spec, region, "scheduler", "", spot=False)
     for name, n in counts.items():
         if name not in spec.group_names or n <= 0:
             continue
-        w = spec.worker_group(name)
-        total += n * price(
-            w.cpu,
-            w.memory,
-            architecture=w.architecture.value,
-            spot=w.capacity_of is not Capacity.ON_DEMAND,
-            ephemeral_storage_gib=w.ephemeral_storage_gib,
-        )
+        spot = spec.worker_group(name).capacity_of is not Capacity.ON_DEMAND
+        total += n * costing.shape_rate(spec, region, "worker", name, spot)
     return total
 
 
