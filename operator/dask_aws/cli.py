@@ -15,6 +15,7 @@ SUBCOMMAND_MODULES = (
     "dask_aws.controller.cli",
     "dask_aws.cluster.gc",
     "dask_aws.iam.policy",
+    "dask_aws.jobs.logs_cli",
 )
 
 
@@ -35,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     crd = subparsers.add_parser(
         "crd",
-        help="print the CustomResourceDefinitions (DaskAwsCluster, DaskAwsPolicy) as one "
-        "YAML stream",
+        help="print the CustomResourceDefinitions (DaskAwsCluster, DaskAwsPolicy, DaskAwsJob) "
+        "as one YAML stream",
     )
     crd.add_argument("--dir", type=Path, help="write one file per CRD into this directory instead")
     crd.set_defaults(func=_print_crd)

@@ -98,6 +98,12 @@ def _fargate_sizes() -> str:
 
 
 _FARGATE_SIZE = _fargate_sizes()
+# Fixed text for CEL messages (which cannot be computed); tests check it against the table.
+FARGATE_PAIRS = (
+    "valid pairs: 256 with 512/1024/2048, 512 with 1024-4096, 1024 with 2048-8192, 2048 with "
+    "4096-16384, 4096 with 8192-30720 (1024 steps), 8192 with 16384-61440 (4096 steps), 16384 "
+    "with 32768-122880 (8192 steps)"
+)
 _PLAIN_ENV = "Plain values, visible in the task definition: put secrets in spec.secrets."
 
 
@@ -620,10 +626,7 @@ def _fargate_size(part: Literal["scheduler", "workers"]) -> Rule[DaskAwsClusterS
         cel="self.launchType != 'FARGATE' || ("
         + fargate.cel_rule(f"self.{part}.cpu", f"self.{part}.memory")
         + ")",
-        message=f"{part}: cpu/memory is not a Fargate task size; valid pairs: 256 with "
-        "512/1024/2048, 512 with 1024-4096, 1024 with 2048-8192, 2048 with 4096-16384, 4096 "
-        "with 8192-30720 (1024 steps), 8192 with 16384-61440 (4096 steps), 16384 with "
-        "32768-122880 (8192 steps)",
+        message=f"{part}: cpu/memory is not a Fargate task size; {FARGATE_PAIRS}",
         field_path=f".{part}",
         check=lambda s: s.launch_type is not LaunchType.FARGATE or size_error(s) is None,
         explain=lambda s: f"{part}: {size_error(s)}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self, TypeVar
 
 from pydantic import Field, ValidationError
 
@@ -158,7 +158,19 @@ class TlsStatus(CamelModel):
     )
 
 
-class ClusterStatus(CamelModel):
+class LenientStatus(CamelModel):
+    @classmethod
+    def lenient(cls, raw: Any) -> Self:
+        """What the API server holds, ignoring fields this version does not know; an
+        unreadable status counts as none (the next step writes a fresh one)."""
+        try:
+            known = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
+            return cls.model_validate({k: v for k, v in dict(raw or {}).items() if k in known})
+        except ValidationError:
+            return cls()
+
+
+class ClusterStatus(LenientStatus):
     """What the operator last saw and did. Tools should read conditions (kstatus: Ready,
     Reconciling, Stalled) and observedGeneration; phase is a summary for people."""
 
@@ -217,34 +229,28 @@ class ClusterStatus(CamelModel):
     def condition(self, type_: ConditionType) -> Condition | None:
         return next((c for c in self.conditions if c.type is type_), None)
 
-    @classmethod
-    def lenient(cls, raw: Any) -> ClusterStatus:
-        """What the API server holds, ignoring fields this version does not know; an
-        unreadable status counts as none (the next step writes a fresh one)."""
-        try:
-            known = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
-            return cls.model_validate({k: v for k, v in dict(raw or {}).items() if k in known})
-        except ValidationError:
-            return cls()
-
 
 def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+C = TypeVar("C", bound=Condition)
+
+
 def set_condition(
-    conditions: list[Condition],
-    type_: ConditionType,
+    conditions: list[C],
+    type_: StrEnum,
     status: bool,
     reason: str,
     message: str,
     generation: int | None,
-) -> list[Condition]:
+    model: type[C] = Condition,  # type: ignore[assignment]
+) -> list[C]:
     """Replace one condition, keeping lastTransitionTime when its status did not change."""
     value = "True" if status else "False"
     previous = next((c for c in conditions if c.type is type_), None)
     changed = previous is None or previous.status != value
-    condition = Condition(
+    condition = model(
         type=type_,
         status=value,
         reason=reason,

@@ -273,6 +273,11 @@ def ensure(aws: Aws, target: Target, component: Component, refs: Refs, group: st
         tags.SPEC_HASH: fingerprint(target, registration),
         **({tags.WORKER_GROUP: group} if group else {}),
     }
+    return register(aws, registration, owned)
+
+
+def register(aws: Aws, registration: dict[str, Any], owned: Mapping[str, str]) -> Found:
+    """A new revision of the registration's family, tagged `owned`; older ones deregistered."""
     ecs_tags: Any = tags.as_ecs(owned)
     reply = aws.ecs.register_task_definition(**registration, tags=ecs_tags)
     arn = reply["taskDefinition"]["taskDefinitionArn"]

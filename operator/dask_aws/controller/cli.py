@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     import kopf
     from prometheus_client import start_http_server
 
-    import dask_aws.controller.handlers  # noqa: F401  (registers the handlers)
+    # Imported for what importing does: registering the clusters' and jobs' handlers.
+    import dask_aws.controller.job_handlers  # noqa: F401  (imports handlers.py too)
     from dask_aws.controller import kube
 
     handler = logging.StreamHandler()

@@ -36,6 +36,9 @@ class OperatorConfig(BaseModel):
     max_workers: int = Field(DEFAULT_MAX_WORKERS, ge=0)
     # Whether a spec may opt out of mutual TLS.
     require_tls: bool = False
+    # A DaskAwsJob's first retry waits this long, each later one twice as long (at most 5
+    # minutes): batch/v1 Job's 10 s by default; tests shorten it.
+    job_backoff_seconds: float = Field(10.0, ge=0)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -51,6 +54,7 @@ class OperatorConfig(BaseModel):
             allowed_image_prefixes=_list(env.get("DASK_AWS_ALLOWED_IMAGE_PREFIXES")),
             max_workers=int(max_workers) if max_workers else DEFAULT_MAX_WORKERS,
             require_tls=env.get("DASK_AWS_REQUIRE_TLS", "").lower() in ("1", "true", "yes"),
+            job_backoff_seconds=float(env.get("DASK_AWS_JOB_BACKOFF_SECONDS", "10")),
         )
 
 

@@ -59,7 +59,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.background.cancellation_polling = CANCELLATION_POLL_SECONDS
 
 
-def _config(memo: Any) -> OperatorConfig:
+def config_of(memo: Any) -> OperatorConfig:
     config = memo.get("config")
     return config if isinstance(config, OperatorConfig) else OperatorConfig()
 
@@ -81,8 +81,6 @@ def _apply(out: step.StepOutput, body: Any, patch: Any) -> None:
 
 # What a step needs of its namespace, kept by kopf from the watches (filled before any
 # handler runs): the DaskAwsPolicies and the clusters with their spec and status.
-# What a step needs of its namespace, kept by kopf from the watches (filled before any
-# handler runs): the DaskAwsPolicies and the clusters with their spec and status.
 @kopf.index(*POLICIES)
 def policies_by_namespace(namespace: str | None, name: str, spec: Any, **_: Any) -> Any:
     return {namespace: (name, copy.deepcopy(dict(spec)))}
@@ -97,7 +95,7 @@ def clusters_by_namespace(
     return {namespace: (uid, copy.deepcopy(dict(spec)), copy.deepcopy(dict(status or {})))}
 
 
-def _view(namespace: str | None, kwargs: Any) -> tenancy.Namespace:
+def namespace_view(namespace: str | None, kwargs: Any) -> tenancy.Namespace:
     """The namespace as the indexes (handler keyword arguments named after them) hold it."""
     policies, clusters = kwargs["policies_by_namespace"], kwargs["clusters_by_namespace"]
     return tenancy.Namespace(
@@ -109,21 +107,21 @@ def _view(namespace: str | None, kwargs: Any) -> tenancy.Namespace:
 @kopf.on.create(*RESOURCE, backoff=10, retries=None)
 @kopf.on.update(*RESOURCE, field="spec", backoff=10, retries=None)
 def reconcile(body: Any, memo: Any, patch: Any, namespace: str | None, **kwargs: Any) -> None:
-    view = _view(namespace, kwargs)
-    out = step.reconcile_object(body, _config(memo), of(memo), force=True, view=view)
+    view = namespace_view(namespace, kwargs)
+    out = step.reconcile_object(body, config_of(memo), of(memo), force=True, view=view)
     _apply(out, body, patch)
 
 
 @kopf.timer(*RESOURCE, interval=TICK, initial_delay=TICK, backoff=10)
 def resync(body: Any, memo: Any, patch: Any, namespace: str | None, **kwargs: Any) -> None:
-    view = _view(namespace, kwargs)
-    _apply(step.reconcile_object(body, _config(memo), of(memo), view=view), body, patch)
+    view = namespace_view(namespace, kwargs)
+    _apply(step.reconcile_object(body, config_of(memo), of(memo), view=view), body, patch)
 
 
 @kopf.timer(*POLICIES, interval=POLICY_SECONDS, initial_delay=1.0, backoff=10)
 def policy_usage(body: Any, patch: Any, namespace: str | None, **kwargs: Any) -> None:
     """status.used: the namespace's usage, as a ResourceQuota shows it."""
-    status = tenancy.policy_status(namespace or "", body, _view(namespace, kwargs))
+    status = tenancy.policy_status(namespace or "", body, namespace_view(namespace, kwargs))
     patch.status.update(merge_patch(body.get("status"), status))
 
 
@@ -134,7 +132,7 @@ def delete(body: Any, memo: Any, patch: Any, retry: int, **_: Any) -> None:
         if state.deleted:
             # Done already: kopf calls again when a busy timer held the finalizer.
             return
-        result = step.delete_object(body, _config(memo))
+        result = step.delete_object(body, config_of(memo))
         state.deleted = result.done
     for event in result.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
@@ -158,7 +156,7 @@ def seen(body: Any, memo: Any, **_: Any) -> None:
 def watch_is_alive(memo: Any, **_: Any) -> dict[str, int]:
     """Fails when an object changed on the API server but the watch never told us."""
     seen, mismatch = memo.setdefault("seen", {}), memo.setdefault("mismatch", {})
-    listed = kube.list_cluster_versions(_config(memo).namespaces)
+    listed = kube.list_cluster_versions(config_of(memo).namespaces)
     now = time.monotonic()
     for uid, version in listed.items():
         if seen.get(uid) == version:

@@ -1,5 +1,6 @@
 """The few Kubernetes API calls kopf does not make for us: the connection Secret, idle
-deletion and the watch-health probe's list. Blocking calls; handlers run in threads."""
+deletion, a DaskAwsJob's own cluster and its TTL deletion, and the watch-health probe's
+list. Blocking calls; handlers run in threads."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ from kubernetes.client.exceptions import ApiException
 
 from dask_aws.controller import kube_names
 from dask_aws.crd import GROUP, KIND, PLURAL, VERSION
+from dask_aws.jobs.crd import KIND as JOB_KIND
+from dask_aws.jobs.crd import PLURAL as JOB_PLURAL
 from dask_aws.tenancy.crd import PLURAL as POLICY_PLURAL
+
+JOB_LABEL = f"{GROUP}/job"  # on a DaskAwsJob's own cluster: the job's name
 
 
 @functools.cache
@@ -72,6 +77,50 @@ def delete_cluster_object(namespace: str, name: str) -> None:
     try:
         client.CustomObjectsApi(api_client()).delete_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURAL, name
+        )
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+def create_job_cluster(namespace: str, name: str, spec: dict[str, Any], job: Any) -> None:
+    """The DaskAwsCluster a DaskAwsJob made for itself, owned by it (its controller), so
+    `kubectl get dac` shows whose it is and a garbage collector removes it should the job go
+    without its finalizer. Already there (a step that did not see it yet): fine."""
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {JOB_LABEL: kube_names.cluster_label_value(job["name"])},
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": JOB_KIND,
+                    "name": job["name"],
+                    "uid": job["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": spec,
+    }
+    try:
+        client.CustomObjectsApi(api_client()).create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, body
+        )
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+
+
+def delete_job_object(namespace: str, name: str) -> None:
+    """ttlSecondsAfterFinished: the job deletes itself (its finalizer then cleans up)."""
+    try:
+        client.CustomObjectsApi(api_client()).delete_namespaced_custom_object(
+            GROUP, VERSION, namespace, JOB_PLURAL, name
         )
     except ApiException as exc:
         if exc.status != 404:

@@ -1,0 +1,126 @@
+"""DaskAwsJob end to end (real API server, local AWS, real Dask): four jobs at once in one
+namespace under one operator: one that computes on its own cluster and completes, one that
+keeps failing (backoffLimit 2), one past its activeDeadlineSeconds, and one on an existing
+DaskAwsCluster, which it leaves running and unchanged."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.fixtures.aws_clients import aws_for
+from tests.fixtures.leaks import tagged_resources
+from tests.fixtures.polling import wait_for
+from tests.operator.helpers import SMALL, apply, condition, event_reasons, get, manifest, ready
+from tests.operator.job_helpers import finished, get_job, job_manifest, python, runner_tasks
+
+pytestmark = [pytest.mark.slow, pytest.mark.k8s]
+
+COMPUTE = python(
+    "from distributed import Client\n"
+    "client = Client(timeout=60)\n"
+    "total = client.submit(sum, range(10)).result()\n"
+    "print('RESULT', total, flush=True)\n"
+)
+FAIL = python("import sys; print('failing on purpose', flush=True); sys.exit(3)")
+SLEEP = python("import time; time.sleep(600)")
+FAST_RETRY = {"DASK_AWS_JOB_BACKOFF_SECONDS": "1"}
+
+
+def _logs(k8s: Any, local_aws: Any, namespace: str, name: str) -> str:
+    env = {**os.environ, **local_aws.env(), "KUBECONFIG": str(k8s.kubeconfig)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "dask_aws.cli", "job", "logs", name, "-n", namespace],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_jobs_complete_fail_time_out_and_use_an_existing_cluster(
+    k8s: Any, local_aws: Any, k8s_namespace: str, start_operator: Any
+) -> None:
+    ns = k8s_namespace
+    aws, _ = aws_for(local_aws.endpoint_url)
+    start_operator(env=FAST_RETRY)
+    apply(k8s, ns, manifest("shared", workers={"replicas": 1, **SMALL}))
+    apply(k8s, ns, job_manifest("ok", COMPUTE))
+    apply(
+        k8s,
+        ns,
+        job_manifest(
+            "flaky",
+            FAIL,
+            backoffLimit=2,
+            cluster={"spec": {"scheduler": SMALL, "workers": {"replicas": 0, **SMALL}}},
+        ),
+    )
+    apply(
+        k8s,
+        ns,
+        job_manifest(
+            "slow",
+            SLEEP,
+            activeDeadlineSeconds=45,
+            cluster={"spec": {"scheduler": SMALL, "workers": {"replicas": 0, **SMALL}}},
+        ),
+    )
+    shared = ready(k8s, ns, "shared", timeout=180)
+    apply(k8s, ns, job_manifest("on-shared", COMPUTE, cluster={"name": "shared"}))
+
+    ok = finished(k8s, ns, "ok", timeout=240)
+    assert condition(ok, "Complete")["status"] == "True", ok["status"]  # type: ignore[index]
+    assert ok["status"]["runner"]["exitCode"] == 0
+    assert ok["status"]["attempts"] == 1 and ok["status"]["succeeded"] == 1
+    assert ok["status"]["startTime"] and ok["status"]["completionTime"]
+    assert "RESULT 45" in _logs(k8s, local_aws, ns, "ok")
+
+    flaky = finished(k8s, ns, "flaky", timeout=240)
+    failed = condition(flaky, "Failed")
+    assert failed and failed["status"] == "True" and failed["reason"] == "BackoffLimitExceeded"
+    assert flaky["status"]["attempts"] == 3 and flaky["status"]["failed"] == 3
+    assert flaky["status"]["runner"]["exitCode"] == 3
+    assert "exit code 3" in failed["message"]
+    tasks = runner_tasks(aws, flaky["status"]["aws"]["clusterArn"], flaky["metadata"]["uid"])
+    assert len(tasks) == 3
+    assert event_reasons(k8s, ns, "flaky").count("RunnerFailed") == 3
+
+    slow = finished(k8s, ns, "slow", timeout=240)
+    failed = condition(slow, "Failed")
+    assert failed and failed["reason"] == "DeadlineExceeded", slow["status"]
+    slow_tasks = runner_tasks(aws, slow["status"]["aws"]["clusterArn"], slow["metadata"]["uid"])
+    wait_for(
+        lambda: all(
+            t["lastStatus"] == "STOPPED"
+            for t in runner_tasks(aws, slow["status"]["aws"]["clusterArn"], slow["metadata"]["uid"])
+        ),
+        60,
+        "the runner of the job past its deadline to stop",
+    )
+    assert len(slow_tasks) == 1
+
+    on_shared = finished(k8s, ns, "on-shared", timeout=120)
+    assert condition(on_shared, "Complete")["status"] == "True", on_shared["status"]  # type: ignore[index]
+    after = get(k8s, ns, "shared")
+    assert after is not None and condition(after, "Ready")["status"] == "True"  # type: ignore[index]
+    assert after["metadata"]["generation"] == shared["metadata"]["generation"]
+    assert after["spec"] == shared["spec"]
+
+    # Each job's own cluster is deleted once it finished; the terminal status stays put.
+    for job in (ok, flaky, slow):
+        owned = job["status"]["cluster"]["name"]
+        wait_for(lambda: get(k8s, ns, owned) is None, 120, f"{owned} to be deleted")  # noqa: B023
+    assert get_job(k8s, ns, "ok")["status"]["conditions"] == ok["status"]["conditions"]  # type: ignore[index]
+
+    uids = [j["metadata"]["uid"] for j in (ok, flaky, slow, on_shared)]
+    k8s.kubectl("delete", "daj", "--all", "-n", ns, "--timeout=120s")
+    assert tagged_resources(aws, uids) == []
+    k8s.kubectl("delete", "dac", "shared", "-n", ns, "--timeout=120s")
+    assert tagged_resources(aws, shared["metadata"]["uid"]) == []
