@@ -124,3 +124,106 @@ def test_jobs_complete_fail_time_out_and_use_an_existing_cluster(
     assert tagged_resources(aws, uids) == []
     k8s.kubectl("delete", "dac", "shared", "-n", ns, "--timeout=120s")
     assert tagged_resources(aws, shared["metadata"]["uid"]) == []
+
+
+def _running(k8s: Any, ns: str, name: str) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        job = get_job(k8s, ns, name)
+        status = (job or {}).get("status") or {}
+        return job if status.get("phase") == "Running" and status.get("active") == 1 else None
+
+    return wait_for(
+        check, 180, lambda: f"{name} Running: {(get_job(k8s, ns, name) or {}).get('status')}"
+    )
+
+
+def test_jobs_survive_deletion_reapply_suspend_and_an_operator_kill(
+    k8s: Any, local_aws: Any, k8s_namespace: str, start_operator: Any
+) -> None:
+    ns = k8s_namespace
+    aws, _ = aws_for(local_aws.endpoint_url)
+    small = {"spec": {"scheduler": SMALL, "workers": {"replicas": 0, **SMALL}}}
+    operator = start_operator(env=FAST_RETRY)
+    apply(k8s, ns, job_manifest("mid", SLEEP, cluster=small))
+    apply(k8s, ns, job_manifest("again", SLEEP, cluster=small))
+    apply(k8s, ns, job_manifest("survivor", python("import time; time.sleep(20)"), cluster=small))
+    apply(k8s, ns, job_manifest("paused", python("print('resumed')"), cluster=small, suspend=True))
+
+    # Killed while its runner runs: the new operator finds attempt 1 instead of starting 2.
+    survivor = _running(k8s, ns, "survivor")
+    operator.kill()
+    start_operator(env=FAST_RETRY)
+
+    # Deleted mid-run: the runner stops, the job's cluster and everything on AWS go.
+    mid = _running(k8s, ns, "mid")
+    mid_cluster = get(k8s, ns, mid["status"]["cluster"]["name"])
+    assert mid_cluster is not None
+    k8s.kubectl("delete", "daj", "mid", "-n", ns, "--timeout=120s")
+    assert get(k8s, ns, mid_cluster["metadata"]["name"]) is None
+    uids = [mid["metadata"]["uid"], mid_cluster["metadata"]["uid"]]
+    assert tagged_resources(aws, uids) == []
+    assert all(
+        t["lastStatus"] == "STOPPED"
+        for t in runner_tasks(aws, mid["status"]["aws"]["clusterArn"], uids[0])
+    )
+
+    # Deleted and applied again at once under the same name (`kubectl delete` returns once
+    # the finalizer is done; an apply before that would patch the old, terminating object):
+    # a new job with a new cluster name, which finishes and (ttlSecondsAfterFinished: 0)
+    # deletes itself.
+    first = _running(k8s, ns, "again")
+    k8s.kubectl("delete", "daj", "again", "-n", ns, "--timeout=120s")
+    apply(
+        k8s,
+        ns,
+        job_manifest("again", python("print('second')"), cluster=small, ttlSecondsAfterFinished=0),
+    )
+    second = wait_for(
+        lambda: (
+            (j := get_job(k8s, ns, "again"))
+            and j["metadata"]["uid"] != first["metadata"]["uid"]
+            and j
+        ),
+        120,
+        "the second 'again' to exist",
+    )
+    assert second["metadata"]["uid"] != first["metadata"]["uid"]
+    wait_for(
+        lambda: get_job(k8s, ns, "again") is None,
+        240,
+        "the second 'again' to finish and delete itself",
+    )
+    assert "Completed" in event_reasons(k8s, ns, "again")
+    assert get(k8s, ns, first["status"]["cluster"]["name"]) is None
+
+    # Suspended from the start: nothing is created until it is resumed.
+    paused = get_job(k8s, ns, "paused")
+    assert paused is not None and paused["status"]["phase"] == "Suspended"
+    assert condition(paused, "Suspended")["status"] == "True"  # type: ignore[index]
+    assert (
+        paused["status"]["cluster"].get("name") is None
+        or get(k8s, ns, paused["status"]["cluster"]["name"]) is None
+    )
+    k8s.kubectl(
+        "patch", "daj", "paused", "-n", ns, "--type=merge", "-p", '{"spec":{"suspend":false}}'
+    )
+    paused = finished(k8s, ns, "paused", timeout=240)
+    assert condition(paused, "Complete")["status"] == "True"  # type: ignore[index]
+    assert condition(paused, "Suspended")["status"] == "False"  # type: ignore[index]
+
+    survivor = finished(k8s, ns, "survivor", timeout=240)
+    assert condition(survivor, "Complete")["status"] == "True", survivor["status"]  # type: ignore[index]
+    assert survivor["status"]["attempts"] == 1
+    assert (
+        len(runner_tasks(aws, survivor["status"]["aws"]["clusterArn"], survivor["metadata"]["uid"]))
+        == 1
+    )
+
+    everything = [
+        first["metadata"]["uid"],
+        second["metadata"]["uid"],
+        paused["metadata"]["uid"],
+        survivor["metadata"]["uid"],
+    ]
+    k8s.kubectl("delete", "daj", "--all", "-n", ns, "--timeout=120s")
+    assert tagged_resources(aws, everything) == []

@@ -24,7 +24,7 @@ def test_committed_crds_match_dask_aws_crd_output() -> None:
     ).stdout
     documents = list(yaml.safe_load_all(printed))
     names = [d["spec"]["names"]["kind"] for d in documents]
-    assert names == ["DaskAwsCluster", "DaskAwsPolicy"]
+    assert names == ["DaskAwsCluster", "DaskAwsPolicy", "DaskAwsJob"]
     generated = crd_documents()
     assert [yaml.safe_load(text) for _, text in generated] == documents
     for folder in ("crds", "charts/dask-aws-operator/crds"):

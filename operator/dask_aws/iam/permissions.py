@@ -400,6 +400,14 @@ PERMISSIONS: dict[str, tuple[Need, ...]] = {
             BOTH,
         ),
     ),
+    # A DaskAwsJob's runner: one more task definition family and its tasks, in the
+    # cluster's ECS cluster; the same actions and scopes as the cluster's own.
+    "dask_aws.aws.runner": (
+        Need("ecs:DescribeTaskDefinition", "any", "find the runner's task definition again"),
+        Need("ecs:ListTasks", "any", "find the job's runner attempts by startedBy"),
+        Need("ecs:DescribeTasks", "task", "read how each runner attempt ended"),
+        Need("ecs:RunTask", "run-task", "start a runner attempt (with a clientToken)"),
+    ),
     # -- the Python library (FargateCluster/ECSCluster): the engine's, plus these --------
     "dask_aws.cluster.logs": (
         Need(

@@ -30,7 +30,13 @@ from dask_aws.spec import (
 
 DEFAULT_BACKOFF_LIMIT = 6  # batch/v1 Job's default
 MAX_BACKOFF_LIMIT = 100
-_IMMUTABLE: Any = [{"rule": "self == oldSelf", "message": "is immutable once the job exists"}]
+_IMMUTABLE: Any = [
+    {
+        "rule": "self == oldSelf",
+        "message": "is immutable once the job exists: to run something else, delete the job "
+        "(kubectl delete waits until it is gone) and apply it again",
+    }
+]
 
 
 def _cel(schema: dict[str, Any], model: type[Any]) -> None:
