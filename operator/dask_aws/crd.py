@@ -41,6 +41,10 @@ def _resolve(node: Any, defs: dict[str, Schema]) -> Any:
     if "$ref" in node:
         target = copy.deepcopy(defs[node["$ref"].rsplit("/", 1)[1]])
         merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        # A field's own rules (e.g. immutability) come on top of its model's, not instead.
+        rules = "x-kubernetes-validations"
+        if rules in target and rules in node:
+            merged[rules] = target[rules] + node[rules]
         return _resolve(merged, defs)
     return {key: _resolve(value, defs) for key, value in node.items()}
 

@@ -36,7 +36,7 @@ spec:
 
 def test_chart_crds_are_those_of_crds() -> None:
     names = sorted(p.name for p in (REPO_ROOT / "crds").iterdir())
-    assert names == ["daskawscluster.yaml", "daskawspolicy.yaml"]
+    assert names == ["daskawscluster.yaml", "daskawsjob.yaml", "daskawspolicy.yaml"]
     assert sorted(p.name for p in (CHART / "crds").iterdir()) == names
     for name in names:
         chart_crd, source = CHART / "crds" / name, REPO_ROOT / "crds" / name
@@ -85,8 +85,15 @@ NAMESPACED_RULES = {
     ("daskaws.io", "daskawsclusters", "watch"),
     ("daskaws.io", "daskawsclusters", "patch"),
     ("daskaws.io", "daskawsclusters", "delete"),
+    ("daskaws.io", "daskawsclusters", "create"),  # a DaskAwsJob's own cluster
     ("daskaws.io", "daskawsclusters/status", "patch"),
     ("daskaws.io", "daskawsclusters/finalizers", "update"),
+    ("daskaws.io", "daskawsjobs", "list"),
+    ("daskaws.io", "daskawsjobs", "watch"),
+    ("daskaws.io", "daskawsjobs", "patch"),
+    ("daskaws.io", "daskawsjobs", "delete"),  # ttlSecondsAfterFinished
+    ("daskaws.io", "daskawsjobs/status", "patch"),
+    ("daskaws.io", "daskawsjobs/finalizers", "update"),  # the job's cluster's blockOwnerDeletion
     ("daskaws.io", "daskawspolicies", "list"),
     ("daskaws.io", "daskawspolicies", "watch"),
     ("daskaws.io", "daskawspolicies/status", "patch"),
@@ -164,6 +171,8 @@ def test_operator_values_become_its_environment(k8s: Any) -> None:
         "--set",
         "operator.resyncSeconds=30",
         "--set",
+        "operator.jobBackoffSeconds=3",
+        "--set",
         "operator.driftSeconds=900",
         "--set",
         "operator.maxWorkers=200",
@@ -184,6 +193,7 @@ def test_operator_values_become_its_environment(k8s: Any) -> None:
     assert env["DASK_AWS_REGION"] == env["AWS_REGION"] == "eu-west-1"
     assert env["DASK_AWS_RESYNC_SECONDS"] == "30"
     assert OperatorConfig.from_env(env).drift_seconds == 900
+    assert OperatorConfig.from_env(env).job_backoff_seconds == 3
     assert env["DASK_AWS_MAX_WORKERS"] == "200"
     assert OperatorConfig.from_env(env).require_tls
     assert env["DASK_AWS_ALLOWED_CLUSTER_ARNS"] == "arn:aws:ecs:*:*:cluster/team-*"
@@ -251,9 +261,9 @@ def test_rendered_manifests_are_accepted_by_the_api_server(k8s: Any, tmp_path: P
     for mode, docs in renders.items():
         out = _dry_run(k8s, docs)
         assert out.count("(server dry run)") == len(docs), f"{mode}:\n{out}"
-    # The CRD from the chart's crds/ directory too (helm install applies it first).
-    crd = documents((CHART / "crds" / "daskawscluster.yaml").read_text())
-    assert "(server dry run)" in _dry_run(k8s, crd)
+    # The CRDs from the chart's crds/ directory too (helm install applies them first).
+    for path in sorted((CHART / "crds").glob("*.yaml")):
+        assert "(server dry run)" in _dry_run(k8s, documents(path.read_text())), path.name
 
 
 def _rejected(k8s: Any, *values: str) -> str:

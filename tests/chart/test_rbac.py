@@ -63,11 +63,19 @@ class Release:
     def can(self, verb: str, resource: str, namespace: str | None = None) -> bool:
         scope = ["-n", namespace] if namespace else ["--all-namespaces"]
         proc = self.cp.kubectl(
-            "auth", "can-i", verb, resource, f"--as={self.user}", *scope, check=False
+            "auth", "can-i", verb, *_resource(resource), f"--as={self.user}", *scope, check=False
         )
         answer = str(proc.stdout).strip()
         assert answer in ("yes", "no"), proc.stderr
         return answer == "yes"
+
+
+def _resource(resource: str) -> list[str]:
+    """`kubectl auth can-i` arguments for "plural.group" or "plural.group/subresource": a
+    subresource needs --subresource (in "TYPE/NAME" kubectl reads the part after / as the
+    object's name)."""
+    plural, _, subresource = resource.partition("/")
+    return [plural, f"--subresource={subresource}"] if subresource else [plural]
 
 
 def install(cp: Any, *values: str, create_namespaces: Sequence[str] = ()) -> Release:
@@ -206,6 +214,14 @@ def test_namespaced_release_runs_a_lifecycle_and_nothing_more(
             ("patch", "daskawsclusters.daskaws.io", watched),
             ("patch", "daskawsclusters.daskaws.io/status", watched),
             ("delete", "daskawsclusters.daskaws.io", watched),
+            ("create", "daskawsclusters.daskaws.io", watched),  # a DaskAwsJob's own cluster
+            ("list", "daskawsjobs.daskaws.io", watched),
+            ("watch", "daskawsjobs.daskaws.io", watched),
+            ("patch", "daskawsjobs.daskaws.io", watched),
+            ("delete", "daskawsjobs.daskaws.io", watched),  # ttlSecondsAfterFinished
+            ("patch", "daskawsjobs.daskaws.io/status", watched),
+            ("update", "daskawsjobs.daskaws.io/finalizers", watched),
+            ("update", "daskawsclusters.daskaws.io/finalizers", watched),
             ("create", "secrets", watched),
             ("update", "secrets", watched),
             ("delete", "secrets", watched),
@@ -220,8 +236,12 @@ def test_namespaced_release_runs_a_lifecycle_and_nothing_more(
             ("list", "secrets", None),
             ("list", "daskawsclusters.daskaws.io", other),
             ("list", "daskawsclusters.daskaws.io", None),
-            ("create", "daskawsclusters.daskaws.io", watched),
+            ("create", "daskawsclusters.daskaws.io", other),
             ("update", "daskawsclusters.daskaws.io", watched),
+            ("list", "daskawsjobs.daskaws.io", other),
+            ("create", "daskawsjobs.daskaws.io", watched),  # jobs are the tenants' to make
+            ("update", "daskawsjobs.daskaws.io", watched),
+            ("update", "daskawsjobs.daskaws.io/status", watched),  # patch only
             ("get", "namespaces", None),
             ("create", "customresourcedefinitions.apiextensions.k8s.io", None),
             ("update", "customresourcedefinitions.apiextensions.k8s.io", None),
@@ -262,6 +282,7 @@ def test_cluster_wide_release_runs_lifecycles_in_any_namespace(
     crds = cp.kubectl("get", "crd", "-o", "name").stdout.split()
     assert crds == [
         "customresourcedefinition.apiextensions.k8s.io/daskawsclusters.daskaws.io",
+        "customresourcedefinition.apiextensions.k8s.io/daskawsjobs.daskaws.io",
         "customresourcedefinition.apiextensions.k8s.io/daskawspolicies.daskaws.io",
     ]
     operator = release.operator(local_aws_simulated.env(), operator_log)
@@ -317,13 +338,19 @@ def test_cluster_wide_release_runs_lifecycles_in_any_namespace(
             ("list", "daskawsclusters.daskaws.io", None),
             ("watch", "daskawsclusters.daskaws.io", None),
             ("delete", "daskawsclusters.daskaws.io", "team-a"),
+            ("create", "daskawsclusters.daskaws.io", "team-a"),  # a DaskAwsJob's own cluster
+            ("list", "daskawsjobs.daskaws.io", None),
+            ("watch", "daskawsjobs.daskaws.io", None),
+            ("delete", "daskawsjobs.daskaws.io", "team-b"),
+            ("update", "daskawsjobs.daskaws.io/finalizers", "team-b"),
             ("create", "secrets", "team-b"),
         ]
         refused = [
             ("list", "customresourcedefinitions.apiextensions.k8s.io", None),
             ("get", "secrets", "team-a"),
             ("list", "secrets", None),
-            ("create", "daskawsclusters.daskaws.io", "team-a"),
+            ("update", "daskawsclusters.daskaws.io", "team-a"),
+            ("create", "daskawsjobs.daskaws.io", "team-a"),
             ("list", "namespaces", None),  # cluster-wide kopf does not scan namespaces
             ("update", "customresourcedefinitions.apiextensions.k8s.io", None),
             ("list", "pods", None),
@@ -360,14 +387,18 @@ def test_the_install_command_of_the_readme_sets_irsa(k8s: Any) -> None:
         uninstall(release)
 
 
-def test_a_tenant_with_the_charts_edit_role_runs_clusters_but_cannot_touch_its_policy(
+def test_a_tenant_with_the_charts_edit_role_runs_clusters_and_jobs_but_cannot_touch_its_policy(
     k8s: Any, k8s_namespace: str
 ) -> None:
     release = install(k8s)
     ns = k8s_namespace
     roles = f"{release.name}-dask-aws-operator"
     try:
-        for account, role in (("tenant", f"{roles}-edit"), ("platform", f"{roles}-policy-admin")):
+        for account, role in (
+            ("tenant", f"{roles}-edit"),
+            ("viewer", f"{roles}-view"),
+            ("platform", f"{roles}-policy-admin"),
+        ):
             k8s.kubectl("create", "serviceaccount", account, "-n", ns)
             k8s.kubectl(
                 "create",
@@ -384,7 +415,7 @@ def test_a_tenant_with_the_charts_edit_role_runs_clusters_but_cannot_touch_its_p
                 "auth",
                 "can-i",
                 verb,
-                resource,
+                *_resource(resource),
                 "-n",
                 ns,
                 f"--as=system:serviceaccount:{ns}:{account}",
@@ -395,6 +426,23 @@ def test_a_tenant_with_the_charts_edit_role_runs_clusters_but_cannot_touch_its_p
         for verb in ("create", "patch", "delete", "get", "list"):
             assert can("tenant", verb, "daskawsclusters.daskaws.io"), verb
         assert can("tenant", "update", "daskawsclusters.daskaws.io/scale")
+        for verb in ("create", "patch", "delete", "get", "list", "watch"):
+            assert can("tenant", verb, "daskawsjobs.daskaws.io"), verb
+        assert can("tenant", "get", "daskawsjobs.daskaws.io/status")
+        # Status is the operator's: a tenant cannot mark its own job Complete.
+        for verb in ("patch", "update"):
+            assert not can("tenant", verb, "daskawsjobs.daskaws.io/status"), verb
+            assert not can("tenant", verb, "daskawsclusters.daskaws.io/status"), verb
+        viewed = (
+            "daskawsclusters.daskaws.io",
+            "daskawsjobs.daskaws.io",
+            "daskawsjobs.daskaws.io/status",
+        )
+        for verb in ("get", "list", "watch"):
+            for resource in viewed:
+                assert can("viewer", verb, resource), (verb, resource)
+        for verb in ("create", "patch", "delete"):
+            assert not can("viewer", verb, "daskawsjobs.daskaws.io"), verb
         assert can("tenant", "get", "daskawspolicies.daskaws.io")  # sees its limits
         for verb in ("create", "patch", "update", "delete"):
             assert not can("tenant", verb, "daskawspolicies.daskaws.io"), verb

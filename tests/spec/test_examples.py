@@ -9,10 +9,15 @@ from typing import Any
 import pytest
 import yaml
 
+from dask_aws.jobs.spec import DaskAwsJobSpec
 from dask_aws.spec import DaskAwsClusterSpec
 from dask_aws.tenancy.spec import DaskAwsPolicySpec
 
-MODELS = {"DaskAwsCluster": DaskAwsClusterSpec, "DaskAwsPolicy": DaskAwsPolicySpec}
+MODELS = {
+    "DaskAwsCluster": DaskAwsClusterSpec,
+    "DaskAwsJob": DaskAwsJobSpec,
+    "DaskAwsPolicy": DaskAwsPolicySpec,
+}
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
 

@@ -57,10 +57,12 @@ the ClusterRole (every namespace) or one Role per watched namespace.
 */}}
 {{- define "dask-aws-operator.rules" -}}
 # kopf: list and watch DaskAwsClusters; patch them for the finalizer and the progress and
-# diff-base annotations; the watch-health probe lists them; idle timeout deletes them.
+# diff-base annotations; the watch-health probe lists them; idle timeout deletes them, and
+# so does a DaskAwsJob that is done with the cluster it made. create: a DaskAwsJob's own
+# cluster (<job>-<id>), made from its spec.cluster.spec.
 - apiGroups: ["daskaws.io"]
   resources: ["daskawsclusters"]
-  verbs: ["list", "watch", "patch", "delete"]
+  verbs: ["list", "watch", "patch", "delete", "create"]
 # kopf: status is a subresource; the status the handlers return is patched there.
 - apiGroups: ["daskaws.io"]
   resources: ["daskawsclusters/status"]
@@ -71,6 +73,19 @@ the ClusterRole (every namespace) or one Role per watched namespace.
 - apiGroups: ["daskaws.io"]
   resources: ["daskawsclusters/finalizers"]
   verbs: ["update"]
+# kopf: list and watch DaskAwsJobs; patch them for the finalizer and the progress
+# annotations; ttlSecondsAfterFinished deletes them. Never created or updated.
+- apiGroups: ["daskaws.io"]
+  resources: ["daskawsjobs"]
+  verbs: ["list", "watch", "patch", "delete"]
+- apiGroups: ["daskaws.io"]
+  resources: ["daskawsjobs/status"]
+  verbs: ["patch"]
+# A job's own cluster has an ownerReference to the job with blockOwnerDeletion: as for the
+# connection Secret, OwnerReferencesPermissionEnforcement asks for the owner's finalizers.
+- apiGroups: ["daskaws.io"]
+  resources: ["daskawsjobs/finalizers"]
+  verbs: ["update"]
 # DaskAwsPolicies: a namespace's limits, allowlists and defaults, read from the watch;
 # their status shows the namespace's usage. Never written otherwise.
 - apiGroups: ["daskaws.io"]
@@ -79,7 +94,7 @@ the ClusterRole (every namespace) or one Role per watched namespace.
 - apiGroups: ["daskaws.io"]
   resources: ["daskawspolicies/status"]
   verbs: ["patch"]
-# kopf.event(): Events on the DaskAwsCluster (core/v1).
+# kopf.event(): Events on the DaskAwsCluster and the DaskAwsJob (core/v1).
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]

@@ -192,9 +192,13 @@ def _attempt(task: Any) -> Attempt | None:
     )
 
 
-def observe(aws: Aws, owner: Owner, cluster_arn: str) -> tuple[Attempt, ...]:
-    """Every runner task of the job ECS still reports (stopped ones for an hour or so)."""
-    arns: list[str] = []
+def observe(
+    aws: Aws, owner: Owner, cluster_arn: str, known: Sequence[str] = ()
+) -> tuple[Attempt, ...]:
+    """Every runner task of the job ECS still reports (stopped ones for an hour or so),
+    and the `known` ones by ARN: ListTasks may not list a task RunTask just started, and
+    taking that for "no attempt runs" would start a second one beside it."""
+    arns: list[str] = list(known)
     paginator = aws.ecs.get_paginator("list_tasks")
     state: Literal["RUNNING", "STOPPED"]
     for state in ("RUNNING", "STOPPED"):
@@ -203,6 +207,7 @@ def observe(aws: Aws, owner: Owner, cluster_arn: str) -> tuple[Attempt, ...]:
         ):
             arns.extend(page["taskArns"])
     found: list[Attempt] = []
+    arns = list(dict.fromkeys(arns))
     for start in range(0, len(arns), ecs_tasks.DESCRIBE_BATCH):
         chunk = arns[start : start + ecs_tasks.DESCRIBE_BATCH]
         for raw in aws.ecs.describe_tasks(cluster=cluster_arn, tasks=chunk)["tasks"]:

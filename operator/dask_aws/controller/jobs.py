@@ -221,7 +221,8 @@ def _step(
     recorded = previous.aws
     try:
         if recorded.region and recorded.cluster_arn and not recorded.released:
-            attempts = runner.observe(_aws(recorded, config), owner, recorded.cluster_arn)
+            known = [previous.runner.task_arn] if previous.runner.task_arn else []
+            attempts = runner.observe(_aws(recorded, config), owner, recorded.cluster_arn, known)
     except (ClientError, BotoCoreError, DaskAwsError) as exc:
         return _failed_step(meta, previous, exc, recorded.region)
     cview = _view_of(spec, meta, entry)

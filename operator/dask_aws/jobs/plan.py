@@ -10,7 +10,7 @@ the status write finds the attempt it started instead of starting a second one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from dask_aws.engine.events import Event
@@ -31,6 +31,7 @@ FINISHED_REASON = "Stopped by dask-aws: the DaskAwsJob finished or was deleted."
 BACKOFF_CAP_SECONDS = 300.0
 POLL_SECONDS = 5.0  # a running runner is read this often
 STARTING_SECONDS = 2.0  # while the cluster starts
+UNREPORTED_GRACE_SECONDS = 120.0  # how long an attempt just started may go unreported by ECS
 LOG_STREAM_PREFIX = "job"  # awslogs-stream-prefix: streams are job/dask-runner/<task id>
 RUNNER_CONTAINER = "dask-runner"
 # A cluster Stalled for this reason waits for room in the namespace's quota, as a Job's
@@ -57,7 +58,8 @@ class Attempt:
 
     @property
     def succeeded(self) -> bool:
-        return not self.live and self.exit_code == 0
+        # A program that exits 0 on the SIGTERM of a suspension did not finish its work.
+        return not self.live and self.exit_code == 0 and not self.suspended
 
     @property
     def suspended(self) -> bool:
@@ -149,18 +151,38 @@ def backoff(failed: int, base: float) -> float:
     return float(min(BACKOFF_CAP_SECONDS, base * 2 ** max(0, failed - 1)))
 
 
+def _with_unreported(view: JobView) -> JobView:
+    """The attempt this operator started (its ARN is in the status) that ECS does not report
+    yet, counted as live for a while: ListTasks and DescribeTasks are eventually consistent,
+    and reading "no attempt runs" from them would start a second one beside it."""
+    runner = view.status.runner
+    started = _parse(runner.started_at)
+    if (
+        not runner.task_arn
+        or runner.finished_at
+        or started is None
+        or any(a.number >= runner.attempt for a in view.attempts)
+        or _naive(view.now) - started > timedelta(seconds=UNREPORTED_GRACE_SECONDS)
+    ):
+        return view
+    assumed = Attempt(number=runner.attempt, arn=runner.task_arn, live=True, started_at=started)
+    return replace(view, attempts=(*view.attempts, assumed))
+
+
 def decide(view: JobView) -> Decision:
+    view = _with_unreported(view)
     status = view.status.model_copy(deep=True, update={"observed_generation": view.generation})
     if view.status.finished:
         return _finished(view, status)
     if view.spec.suspend:
         return _suspended(view, status)
     decision = Decision(status)
-    if status.is_(JobConditionType.SUSPENDED) or status.start_time is None:
-        if status.is_(JobConditionType.SUSPENDED):
-            decision.events.append(Event("Normal", "Resumed", "The job was resumed."))
-        status.start_time = rfc3339(view.now)
+    if status.is_(JobConditionType.SUSPENDED):
+        decision.events.append(Event("Normal", "Resumed", "The job was resumed."))
         _condition(status, JobConditionType.SUSPENDED, False, "JobResumed", "", view.generation)
+        status.start_time = None
+    if status.start_time is None:
+        status.start_time = rfc3339(view.now)
     _count(view, status, decision)
     live = [a for a in view.attempts if a.live]
     latest = max(view.attempts, key=lambda a: a.number, default=None)
@@ -244,7 +266,9 @@ def decide(view: JobView) -> Decision:
     status.attempts = number
     status.active = 1
     status.phase = JobPhase.RUNNING
-    status.runner = RunnerStatus(attempt=number, log_group=view.log_group)
+    status.runner = RunnerStatus(
+        attempt=number, log_group=view.log_group, started_at=rfc3339(view.now)
+    )
     status.message = f"Starting runner attempt {number} on DaskAwsCluster {cluster.name}."
     _progressing(status, view.generation, "RunnerStarting", status.message)
     decision.requeue_after = STARTING_SECONDS

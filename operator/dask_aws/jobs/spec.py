@@ -99,7 +99,7 @@ class RunnerSpec(_Ruled):
     )
 
 
-class ClusterRef(CamelModel):
+class ClusterRef(_Ruled):
     """Where the job runs: a cluster made for it from `spec`, or the existing DaskAwsCluster
     `name` in the job's namespace. Neither: a cluster made for it with the default spec."""
 
