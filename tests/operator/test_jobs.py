@@ -21,7 +21,9 @@ from tests.operator.job_helpers import finished, get_job, job_manifest, python, 
 pytestmark = [pytest.mark.slow, pytest.mark.k8s]
 
 COMPUTE = python(
+    "import os, sys\n"
     "from distributed import Client\n"
+    "if os.environ.get('API_TOKEN', 's3cr3t') != 's3cr3t': sys.exit(5)\n"
     "client = Client(timeout=60)\n"
     "total = client.submit(sum, range(10)).result()\n"
     "print('RESULT', total, flush=True)\n"
@@ -49,9 +51,19 @@ def test_jobs_complete_fail_time_out_and_use_an_existing_cluster(
 ) -> None:
     ns = k8s_namespace
     aws, _ = aws_for(local_aws.endpoint_url)
-    start_operator(env=FAST_RETRY)
+    operator = start_operator(env=FAST_RETRY)
     apply(k8s, ns, manifest("shared", workers={"replicas": 1, **SMALL}))
-    apply(k8s, ns, job_manifest("ok", COMPUTE))
+    # The runner's own secret, through ECS secrets and its execution role.
+    token = aws.secretsmanager.create_secret(Name=f"{ns}-token", SecretString="s3cr3t")["ARN"]
+    apply(k8s, ns, job_manifest("ok", COMPUTE, runner={"secrets": {"API_TOKEN": token}}))
+    # Followed from before the runner starts to after the job finished, then it exits.
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "dask_aws.cli", "job", "logs", "ok", "-n", ns, "-f"],
+        env={**os.environ, **local_aws.env(), "KUBECONFIG": str(k8s.kubeconfig)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     apply(
         k8s,
         ns,
@@ -81,6 +93,8 @@ def test_jobs_complete_fail_time_out_and_use_an_existing_cluster(
     assert ok["status"]["attempts"] == 1 and ok["status"]["succeeded"] == 1
     assert ok["status"]["startTime"] and ok["status"]["completionTime"]
     assert "RESULT 45" in _logs(k8s, local_aws, ns, "ok")
+    followed, _ = follow.communicate(timeout=60)
+    assert follow.returncode == 0 and "RESULT 45" in followed
 
     flaky = finished(k8s, ns, "flaky", timeout=240)
     failed = condition(flaky, "Failed")
@@ -91,6 +105,8 @@ def test_jobs_complete_fail_time_out_and_use_an_existing_cluster(
     tasks = runner_tasks(aws, flaky["status"]["aws"]["clusterArn"], flaky["metadata"]["uid"])
     assert len(tasks) == 3
     assert event_reasons(k8s, ns, "flaky").count("RunnerFailed") == 3
+    described = k8s.kubectl("describe", "daj", "flaky", "-n", ns).stdout
+    assert "BackoffLimitExceeded" in described and "exit code 3" in described
 
     slow = finished(k8s, ns, "slow", timeout=240)
     failed = condition(slow, "Failed")
@@ -119,6 +135,9 @@ def test_jobs_complete_fail_time_out_and_use_an_existing_cluster(
         wait_for(lambda: get(k8s, ns, owned) is None, 120, f"{owned} to be deleted")  # noqa: B023
     assert get_job(k8s, ns, "ok")["status"]["conditions"] == ok["status"]["conditions"]  # type: ignore[index]
 
+    phases = operator.metrics()
+    assert 'dask_aws_jobs{phase="Succeeded"} 2.0' in phases
+    assert 'dask_aws_jobs{phase="Failed"} 2.0' in phases
     uids = [j["metadata"]["uid"] for j in (ok, flaky, slow, on_shared)]
     k8s.kubectl("delete", "daj", "--all", "-n", ns, "--timeout=120s")
     assert tagged_resources(aws, uids) == []
@@ -135,6 +154,28 @@ def _running(k8s: Any, ns: str, name: str) -> dict[str, Any]:
     return wait_for(
         check, 180, lambda: f"{name} Running: {(get_job(k8s, ns, name) or {}).get('status')}"
     )
+
+
+def _assert_runner_holds_no_secret(aws: Any, job: dict[str, Any], cluster: dict[str, Any]) -> None:
+    """The runner reaches its TLS cluster with the client certificate named by reference
+    (ECS secrets), never by value, and its execution role reads exactly that secret."""
+    task = runner_tasks(aws, job["status"]["aws"]["clusterArn"], job["metadata"]["uid"])[0]
+    definition = aws.ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])
+    container = definition["taskDefinition"]["containerDefinitions"][0]
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert env["DASK_SCHEDULER_ADDRESS"] == cluster["status"]["schedulerAddress"]
+    assert env["DASK_SCHEDULER_ADDRESS"].startswith("tls://")
+    assert not any("PRIVATE KEY" in v or "CERTIFICATE" in v for v in env.values())
+    tls_secret = cluster["status"]["aws"]["tlsSecretArn"]
+    secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
+    assert secrets["DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY"].startswith(tls_secret + ":")
+    role = definition["taskDefinition"]["executionRoleArn"].rsplit("/", 1)[1]
+    names = aws.iam.list_role_policies(RoleName=role)["PolicyNames"]
+    documents = [
+        aws.iam.get_role_policy(RoleName=role, PolicyName=n)["PolicyDocument"] for n in names
+    ]
+    resources = [r for d in documents for st in d["Statement"] for r in st["Resource"]]
+    assert resources == [tls_secret]
 
 
 def test_jobs_survive_deletion_reapply_suspend_and_an_operator_kill(
@@ -158,6 +199,7 @@ def test_jobs_survive_deletion_reapply_suspend_and_an_operator_kill(
     mid = _running(k8s, ns, "mid")
     mid_cluster = get(k8s, ns, mid["status"]["cluster"]["name"])
     assert mid_cluster is not None
+    _assert_runner_holds_no_secret(aws, mid, mid_cluster)
     k8s.kubectl("delete", "daj", "mid", "-n", ns, "--timeout=120s")
     assert get(k8s, ns, mid_cluster["metadata"]["name"]) is None
     uids = [mid["metadata"]["uid"], mid_cluster["metadata"]["uid"]]

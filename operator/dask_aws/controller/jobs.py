@@ -24,7 +24,7 @@ from dask_aws.aws import iam_roles, log_group, network, runner
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Target
 from dask_aws.aws.task_definitions import Refs
-from dask_aws.controller import accounts, guardrails, kube, tenancy
+from dask_aws.controller import accounts, guardrails, kube, metrics, tenancy
 from dask_aws.controller.config import OperatorConfig
 from dask_aws.controller.fit import cut
 from dask_aws.engine.events import Event
@@ -244,6 +244,7 @@ def _step(
         _act(decision, body, spec, entry, config, view)
     except (ClientError, BotoCoreError, DaskAwsError) as exc:
         return _failed_step(meta, previous, exc, decision.status.aws.region)
+    metrics.observe_job_phase(meta["uid"], decision.status.phase.value)
     status = decision.status.model_dump(mode="json", by_alias=True)
     out = JobOutput(status=status, events=decision.events)
     wait = IDLE_SECONDS if decision.requeue_after is None else decision.requeue_after
@@ -422,4 +423,5 @@ def delete_job(body: Any, config: OperatorConfig, clusters: Clusters) -> DeleteO
     except (ClientError, BotoCoreError, DaskAwsError) as exc:
         error = _error(exc, recorded.region)
         return DeleteOutcome(False, f"{error.reason}: {error.message}")
+    metrics.observe_job_phase(meta["uid"], None)
     return DeleteOutcome(True)

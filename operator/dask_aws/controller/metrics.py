@@ -1,17 +1,18 @@
-"""Prometheus metrics: reconciles and their durations, AWS calls by outcome, clusters by
-phase, each cluster's workers (by group) and estimated cost, and the cost per namespace.
+"""Prometheus metrics: reconciles and their durations, AWS calls by outcome, clusters and
+jobs by phase, each cluster's workers (by group) and estimated cost, and the cost per namespace.
 The chart's Grafana dashboard reads exactly these (tests/chart/test_dashboard.py)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 from prometheus_client import Counter, Gauge, Histogram
 
+from dask_aws.jobs.status import JobPhase
 from dask_aws.status import ClusterStatus, Phase
 
 RECONCILES = Counter(
@@ -54,19 +55,32 @@ QUOTA_LIMIT = Gauge(
     "The namespace's limit (the strictest of its DaskAwsPolicies) for each limit key it sets",
     ["namespace", "resource"],
 )
+JOBS = Gauge("dask_aws_jobs", "DaskAwsJob objects by phase", ["phase"])
 _phases: dict[str, str] = {}
+_job_phases: dict[str, str] = {}
 # What each cluster's series are, by uid: to remove them with the object.
 _series: dict[str, tuple[str, str, list[str], float]] = {}
 
 
-def observe_phase(uid: str, phase: str | None) -> None:
+def _count_phases(
+    store: dict[str, str], uid: str, phase: str | None, gauge: Gauge, known: Iterable[str]
+) -> None:
+    """One object's phase into `store`; the gauge counts objects per phase (0s included)."""
     if phase is None:
-        _phases.pop(uid, None)
+        store.pop(uid, None)
     else:
-        _phases[uid] = phase
-    values = list(_phases.values())
-    for known in Phase:
-        CLUSTERS.labels(known.value).set(values.count(known.value))
+        store[uid] = phase
+    values = list(store.values())
+    for value in known:
+        gauge.labels(value).set(values.count(value))
+
+
+def observe_phase(uid: str, phase: str | None) -> None:
+    _count_phases(_phases, uid, phase, CLUSTERS, [p.value for p in Phase])
+
+
+def observe_job_phase(uid: str, phase: str | None) -> None:
+    _count_phases(_job_phases, uid, phase, JOBS, [p.value for p in JobPhase])
 
 
 def instrument(session: boto3.Session) -> boto3.Session:

@@ -46,7 +46,7 @@ _RESERVED_CEL = {
     "message": f"tags: keys must not start with {' or '.join(RESERVED_TAG_PREFIXES)}",
 }
 _COUNTED = (
-    "Counted over the namespace's DaskAwsClusters (and DaskAwsJobs once they exist); "
+    "Counted over the namespace's DaskAwsClusters (a DaskAwsJob's own cluster is one); "
     "unset: no limit; several policies: the smallest value wins."
 )
 _LIST = (
