@@ -80,7 +80,7 @@ def test_jobs_complete_fail_time_out_and_use_an_existing_cluster(
         job_manifest(
             "slow",
             SLEEP,
-            activeDeadlineSeconds=45,
+            activeDeadlineSeconds=30,
             cluster={"spec": {"scheduler": SMALL, "workers": {"replicas": 0, **SMALL}}},
         ),
     )

@@ -8,12 +8,13 @@ used and never touched.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from dask_aws.aws import tags
+from dask_aws.aws import own_writes, tags
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Found, Target
 from dask_aws.aws.task_definitions import Refs
@@ -170,6 +171,7 @@ def ensure(aws: Aws, target: Target, kind: Kind, refs: Refs | None = None) -> Fo
         aws.iam.delete_role_policy(RoleName=want.name, PolicyName=policy)
     for policy, document in want.inline.items():
         aws.iam.put_role_policy(RoleName=want.name, PolicyName=policy, PolicyDocument=document)
+    own_writes.role_written(arn, want.managed_policies, want.inline)
     return Found(id=arn, ours=True)
 
 
@@ -181,11 +183,27 @@ def delete(aws: Aws, found: Found) -> None:
     if not found.ours:
         return
     name = found.id.rsplit("/", 1)[1]
+    known = own_writes.role_known(found.id)
     try:
-        for policy in _attached(aws, name):
-            aws.iam.detach_role_policy(RoleName=name, PolicyArn=policy)
-        for policy in _inline_names(aws, name):
-            aws.iam.delete_role_policy(RoleName=name, PolicyName=policy)
+        if known is not None:
+            try:
+                _strip(aws, name, known.managed, known.inline)
+                aws.iam.delete_role(RoleName=name)
+                return
+            except aws.iam.exceptions.DeleteConflictException:
+                pass  # a policy was attached behind our back: read them all, as below
+        _strip(aws, name, _attached(aws, name), _inline_names(aws, name))
         aws.iam.delete_role(RoleName=name)
     except aws.iam.exceptions.NoSuchEntityException:
         pass
+    finally:
+        own_writes.role_gone(found.id)
+
+
+def _strip(aws: Aws, name: str, managed: Iterable[str], inline: Iterable[str]) -> None:
+    for policy in sorted(managed):
+        with contextlib.suppress(aws.iam.exceptions.NoSuchEntityException):
+            aws.iam.detach_role_policy(RoleName=name, PolicyArn=policy)
+    for policy in sorted(inline):
+        with contextlib.suppress(aws.iam.exceptions.NoSuchEntityException):
+            aws.iam.delete_role_policy(RoleName=name, PolicyName=policy)

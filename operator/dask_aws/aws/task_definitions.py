@@ -8,6 +8,7 @@ hash of what it was registered from; a different hash means the spec changed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Mapping
@@ -16,7 +17,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from dask_aws.aws import drain, tags
+from dask_aws.aws import drain, own_writes, tags
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Found, Target
 from dask_aws.certs import CA, NODE_CERT, NODE_KEY
@@ -281,6 +282,7 @@ def register(aws: Aws, registration: dict[str, Any], owned: Mapping[str, str]) -
     ecs_tags: Any = tags.as_ecs(owned)
     reply = aws.ecs.register_task_definition(**registration, tags=ecs_tags)
     arn = reply["taskDefinition"]["taskDefinitionArn"]
+    own_writes.revision_registered(arn, first=reply["taskDefinition"]["revision"] == 1)
     if reply["taskDefinition"]["revision"] == 1:
         return Found(id=arn, ours=True)  # a new family: no older revision to deregister
     # Older revisions are superseded; running tasks keep working on an INACTIVE revision.
@@ -300,10 +302,19 @@ def delete(aws: Aws, found: Found) -> None:
     if not found.ours:
         return
     family_name = found.id.rsplit("/", 1)[1].rsplit(":", 1)[0]
-    active = _revisions(aws, family_name)
-    for arn in active:
-        aws.ecs.deregister_task_definition(taskDefinition=arn)
-    arns = active + _revisions(aws, family_name, "INACTIVE")
+    known = own_writes.family_known(found.id)
+    if known is not None:
+        # Registered here, every revision: the latest is the ACTIVE one (ensure
+        # deregistered the others), so nothing needs listing.
+        with contextlib.suppress(aws.ecs.exceptions.ClientException):
+            aws.ecs.deregister_task_definition(taskDefinition=known[-1])
+        arns = known
+    else:
+        active = _revisions(aws, family_name)
+        for arn in active:
+            aws.ecs.deregister_task_definition(taskDefinition=arn)
+        arns = active + _revisions(aws, family_name, "INACTIVE")
+    own_writes.family_gone(found.id)
     for start in range(0, len(arns), 10):
         try:
             aws.ecs.delete_task_definitions(taskDefinitions=arns[start : start + 10])
