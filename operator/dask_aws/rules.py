@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from dask_aws.camel import CamelModel
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -55,3 +57,25 @@ def enforce(obj: M, table: Iterable[Rule[Any]]) -> M:
     if errors:
         raise ValueError("; ".join(errors))
     return obj
+
+
+def _cel(schema: dict[str, Any], model: type[Any]) -> None:
+    """pydantic's schema hook: the model's CEL rows, where its schema lands."""
+    found = validations(model.rule_table(), model)
+    if found:
+        schema["x-kubernetes-validations"] = found
+
+
+class Ruled(CamelModel):
+    """A model whose cross-field rules are rows of a table (`rule_table`, the module's
+    RULES), read by pydantic and, as CEL, by the API server."""
+
+    model_config = ConfigDict(json_schema_extra=_cel)
+
+    @classmethod
+    def rule_table(cls) -> Iterable[Rule[Any]]:
+        return ()
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        return enforce(self, self.rule_table())

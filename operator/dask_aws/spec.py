@@ -15,10 +15,11 @@ written for the platform engineer reading it.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from dask_aws import fargate, rules
 from dask_aws.camel import CamelModel
@@ -117,21 +118,12 @@ def _env(containers: str) -> Any:
     )
 
 
-def _cel(schema: dict[str, Any], model: type[Any]) -> None:
-    """pydantic's schema hook: the model's CEL rows of RULES, where its schema lands."""
-    validations = rules.validations(RULES, model)
-    if validations:
-        schema["x-kubernetes-validations"] = validations
-
-
-class _Ruled(CamelModel):
+class _Ruled(rules.Ruled):
     """A model whose cross-field rules are rows of RULES, read by pydantic and by CEL."""
 
-    model_config = ConfigDict(json_schema_extra=_cel)
-
-    @model_validator(mode="after")
-    def _rules(self) -> Self:
-        return rules.enforce(self, RULES)
+    @classmethod
+    def rule_table(cls) -> Iterable[Rule[Any]]:
+        return RULES
 
 
 class LaunchType(StrEnum):

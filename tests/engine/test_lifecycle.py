@@ -199,3 +199,18 @@ def test_longest_namespace_and_name_fit_every_aws_limit(local_aws_simulated: Any
     assert converge(aws, tgt).ready  # the owner tag (namespace/name) is cut to 256 with a hash
     assert delete(aws, tgt).done
     assert tagged_resources(aws, owner.uid) == []
+
+
+def test_deletion_stops_the_workers_before_their_scheduler(local_aws_simulated: Any) -> None:
+    """A worker told to stop while its scheduler runs exits at once; one whose scheduler
+    went first spends its stop timeout trying to reach it (close() took 10 s, not 2)."""
+    aws, _ = aws_for(local_aws_simulated.endpoint_url)
+    tgt = target("stop-order", workers={"replicas": 3, "cpu": 1024, "memory": 2048})
+    result = converge(aws, tgt)
+    scheduler = result.status.aws.scheduler_task_arn
+    stopped: list[str] = []
+    aws.ecs.meta.events.register(
+        "before-parameter-build.ecs.StopTask", lambda params, **_: stopped.append(params["task"])
+    )
+    assert delete(aws, tgt, result.status.aws.created).done
+    assert len(stopped) == 4 and stopped[-1] == scheduler

@@ -29,8 +29,9 @@ def apply(k8s: Any, namespace: str, text: str) -> None:
     k8s.kubectl("apply", "-n", namespace, "-f", "-", input=text)
 
 
-def get(k8s: Any, namespace: str, name: str) -> dict[str, Any] | None:
-    proc = k8s.kubectl("get", "dac", name, "-n", namespace, "-o", "json", check=False)
+def get(k8s: Any, namespace: str, name: str, kind: str = "dac") -> dict[str, Any] | None:
+    """The object as `kubectl get -o json` prints it; None when there is none."""
+    proc = k8s.kubectl("get", kind, name, "-n", namespace, "-o", "json", check=False)
     if proc.returncode != 0:
         if "NotFound" in proc.stderr:
             return None

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import yaml
 
 from tests.fixtures.polling import wait_for
-from tests.operator.helpers import SMALL, condition
+from tests.operator.helpers import SMALL, condition, get
 
 # A cluster as small as the local AWS allows: the scheduler and `workers` workers.
 CLUSTER = {"scheduler": dict(SMALL), "workers": {"replicas": 1, **SMALL}}
@@ -33,13 +32,7 @@ def python(code: str) -> list[str]:
 
 
 def get_job(k8s: Any, namespace: str, name: str) -> dict[str, Any] | None:
-    proc = k8s.kubectl("get", "daj", name, "-n", namespace, "-o", "json", check=False)
-    if proc.returncode != 0:
-        if "NotFound" in proc.stderr:
-            return None
-        raise AssertionError(proc.stderr)
-    result: dict[str, Any] = json.loads(proc.stdout)
-    return result
+    return get(k8s, namespace, name, kind="daj")
 
 
 def finished(k8s: Any, namespace: str, name: str, timeout: float = 180) -> dict[str, Any]:

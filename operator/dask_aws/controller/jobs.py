@@ -24,7 +24,7 @@ from dask_aws.aws import iam_roles, log_group, network, runner
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Target
 from dask_aws.aws.task_definitions import Refs
-from dask_aws.controller import accounts, guardrails, kube, metrics, tenancy
+from dask_aws.controller import accounts, guardrails, kube, metrics, step, tenancy
 from dask_aws.controller.config import OperatorConfig
 from dask_aws.controller.fit import cut
 from dask_aws.engine.events import Event
@@ -129,13 +129,7 @@ def _identity(entry: ClusterEntry | None) -> plan.Identity | None:
 
 
 def parse_job(raw: Any) -> DaskAwsJobSpec:
-    try:
-        return DaskAwsJobSpec.model_validate(dict(raw or {}))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in exc.errors()
-        )
-        raise PermanentError("InvalidSpec", problems) from exc
+    return step.parse(DaskAwsJobSpec, raw)
 
 
 def _aws(recorded: Any, config: OperatorConfig) -> Aws:

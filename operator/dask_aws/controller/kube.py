@@ -73,14 +73,18 @@ def delete_connection_secret(namespace: str, name: str) -> None:
             raise
 
 
-def delete_cluster_object(namespace: str, name: str) -> None:
+def _delete(namespace: str, plural: str, name: str) -> None:
     try:
         client.CustomObjectsApi(api_client()).delete_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name
+            GROUP, VERSION, namespace, plural, name
         )
     except ApiException as exc:
         if exc.status != 404:
             raise
+
+
+def delete_cluster_object(namespace: str, name: str) -> None:
+    _delete(namespace, PLURAL, name)
 
 
 def create_job_cluster(namespace: str, name: str, spec: dict[str, Any], job: Any) -> None:
@@ -118,13 +122,7 @@ def create_job_cluster(namespace: str, name: str, spec: dict[str, Any], job: Any
 
 def delete_job_object(namespace: str, name: str) -> None:
     """ttlSecondsAfterFinished: the job deletes itself (its finalizer then cleans up)."""
-    try:
-        client.CustomObjectsApi(api_client()).delete_namespaced_custom_object(
-            GROUP, VERSION, namespace, JOB_PLURAL, name
-        )
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
+    _delete(namespace, JOB_PLURAL, name)
 
 
 def policies_readable(namespaces: list[str]) -> str | None:

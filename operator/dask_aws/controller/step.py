@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from dask_aws import certs
 from dask_aws.aws import identity, tls_secret
@@ -54,14 +54,22 @@ class StepOutput:
     delete_object: bool = False
 
 
-def parse_spec(raw: Any) -> DaskAwsClusterSpec:
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], raw: Any) -> M:
+    """A spec as the API server holds it; PermanentError InvalidSpec naming each field."""
     try:
-        return DaskAwsClusterSpec.model_validate(dict(raw or {}))
+        return model.model_validate(dict(raw or {}))
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in exc.errors()
         )
         raise PermanentError("InvalidSpec", problems) from exc
+
+
+def parse_spec(raw: Any) -> DaskAwsClusterSpec:
+    return parse(DaskAwsClusterSpec, raw)
 
 
 def owner_of(meta: Any) -> Owner:

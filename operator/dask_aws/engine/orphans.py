@@ -76,9 +76,13 @@ class Removal:
 def _stop_tasks(aws: Aws, target: Target, cluster_arn: str, wait: bool) -> bool:
     """Stops the owner's tasks in that cluster; True once none is left running."""
     try:
-        live = [t.arn for t in ecs_tasks.observe(aws, target, cluster_arn) if t.live]
+        found = ecs_tasks.observe(aws, target, cluster_arn)
     except aws.ecs.exceptions.ClusterNotFoundException:
         return True
+    # Workers before their scheduler: a worker told to stop while its scheduler still runs
+    # says goodbye and exits at once; one whose scheduler went first spends its stop
+    # timeout trying to reach it.
+    live = [t.arn for t in sorted(found, key=lambda t: t.component == "scheduler") if t.live]
     ecs_tasks.stop(aws, cluster_arn, live, "dask-aws: no longer used by the spec")
     if live and wait:
         try:

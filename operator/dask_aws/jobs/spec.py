@@ -9,12 +9,12 @@ ttlSecondsAfterFinished may change.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Self
+from collections.abc import Iterable
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field
 
 from dask_aws import fargate, rules
-from dask_aws.camel import CamelModel
 from dask_aws.rules import Rule
 from dask_aws.spec import (
     FARGATE_PAIRS,
@@ -39,18 +39,10 @@ _IMMUTABLE: Any = [
 ]
 
 
-def _cel(schema: dict[str, Any], model: type[Any]) -> None:
-    validations = rules.validations(RULES, model)
-    if validations:
-        schema["x-kubernetes-validations"] = validations
-
-
-class _Ruled(CamelModel):
-    model_config = ConfigDict(json_schema_extra=_cel)
-
-    @model_validator(mode="after")
-    def _rules(self) -> Self:
-        return rules.enforce(self, RULES)
+class _Ruled(rules.Ruled):
+    @classmethod
+    def rule_table(cls) -> Iterable[Rule[Any]]:
+        return RULES
 
 
 class RunnerSpec(_Ruled):
