@@ -230,8 +230,20 @@ class ClusterStatus(LenientStatus):
         return next((c for c in self.conditions if c.type is type_), None)
 
 
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # RFC 3339 in UTC, as Kubernetes writes times
+
+
+def time_text(moment: datetime | None) -> str | None:
+    return moment.strftime(TIME_FORMAT) if moment else None
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """A time this module wrote, naive (UTC); None for none."""
+    return datetime.strptime(text, TIME_FORMAT) if text else None
+
+
 def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime(TIME_FORMAT)
 
 
 C = TypeVar("C", bound=Condition)

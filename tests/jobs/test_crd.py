@@ -5,7 +5,6 @@ creation. No operator runs here: these are the API server's own answers."""
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,12 +18,12 @@ from dask_aws.crd import crd_documents
 from dask_aws.jobs import spec as job_spec
 from dask_aws.jobs.crd import job_crd
 from dask_aws.jobs.spec import DaskAwsJobSpec
+from tests.fixtures.crd_schema import explain
 
 ROOT = Path(__file__).resolve().parents[2]
 EC2_CLUSTER = "arn:aws:ecs:us-east-1:123456789012:cluster/gpu"
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:token"
 RUN: dict[str, Any] = {"command": ["python", "-c", "print(1)"]}
-OPENAPI_WAIT_SECONDS = 60  # the API server publishes a CRD's OpenAPI asynchronously
 BOTH = job_spec.RULES[0].message
 CLASH = job_spec.RULES[1].message
 FARGATE = job_spec.RULES[2].message
@@ -189,19 +188,8 @@ def test_what_a_job_runs_is_immutable_and_its_timers_are_not(k8s: Any, k8s_names
     assert _patch(k8s, k8s_namespace, "etl", {"spec": back}).returncode == 0
 
 
-def _explain(k8s: Any, target: str) -> str:
-    deadline = time.monotonic() + OPENAPI_WAIT_SECONDS
-    while True:
-        proc = k8s.kubectl("explain", target, check=False)
-        if proc.returncode == 0:
-            return str(proc.stdout)
-        if time.monotonic() > deadline:
-            raise AssertionError(f"kubectl explain {target}: {proc.stderr}")
-        time.sleep(1)
-
-
 def test_kubectl_explain_describes_the_runner(k8s: Any) -> None:
-    text = _explain(k8s, "daj.spec.runner")
+    text = explain(k8s, "daj.spec.runner")
     assert "<no description>" not in text and "<empty>" not in text, text
     assert "The program. Immutable." in text  # the field's own description
     for name in ("command", "args", "env", "secrets", "cpu", "memory", "image", "taskRoleArn"):

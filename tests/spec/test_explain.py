@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
-from tests.fixtures.crd_schema import open_api_schema, properties
+from tests.fixtures.crd_schema import explain, open_api_schema, properties
 
 pytestmark = pytest.mark.k8s
 
 RESOURCE = "daskawsclusters"
-OPENAPI_WAIT_SECONDS = 60  # the API server publishes a new CRD's OpenAPI asynchronously
 
 
 def _explain(k8s: Any, path: str) -> str:
-    target = f"{RESOURCE}.{path}" if path else RESOURCE
-    deadline = time.monotonic() + OPENAPI_WAIT_SECONDS
-    while True:
-        proc = k8s.kubectl("explain", target, check=False)
-        if proc.returncode == 0:
-            return str(proc.stdout)
-        if time.monotonic() > deadline:
-            raise AssertionError(f"kubectl explain {target}: {proc.stderr}")
-        time.sleep(1)
+    return explain(k8s, f"{RESOURCE}.{path}" if path else RESOURCE)
 
 
 def test_kubectl_explain_shows_no_field_without_a_description(k8s: Any) -> None:

@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from dask_aws.aws import tags
 from dask_aws.aws import task_definitions as definitions
@@ -198,22 +198,8 @@ def observe(
     """Every runner task of the job ECS still reports (stopped ones for an hour or so),
     and the `known` ones by ARN: ListTasks may not list a task RunTask just started, and
     taking that for "no attempt runs" would start a second one beside it."""
-    arns: list[str] = list(known)
-    paginator = aws.ecs.get_paginator("list_tasks")
-    state: Literal["RUNNING", "STOPPED"]
-    for state in ("RUNNING", "STOPPED"):
-        for page in paginator.paginate(
-            cluster=cluster_arn, startedBy=owner.uid, desiredStatus=state
-        ):
-            arns.extend(page["taskArns"])
-    found: list[Attempt] = []
-    arns = list(dict.fromkeys(arns))
-    for start in range(0, len(arns), ecs_tasks.DESCRIBE_BATCH):
-        chunk = arns[start : start + ecs_tasks.DESCRIBE_BATCH]
-        for raw in aws.ecs.describe_tasks(cluster=cluster_arn, tasks=chunk)["tasks"]:
-            attempt = _attempt(raw)
-            if attempt is not None:
-                found.append(attempt)
+    arns = [*known, *ecs_tasks.started_by(aws, cluster_arn, owner.uid)]
+    found = [a for raw in ecs_tasks.describe(aws, cluster_arn, arns) if (a := _attempt(raw))]
     return tuple(sorted(found, key=lambda a: a.number))
 
 

@@ -126,18 +126,29 @@ def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
         yield items[start : start + size]
 
 
-def observe(aws: Aws, target: Target, cluster_arn: str) -> list[Task]:
-    """Every task this owner started that ECS still reports, live ones first."""
+def started_by(aws: Aws, cluster_arn: str, uid: str, stopped: bool = True) -> list[str]:
+    """ARNs of the tasks `uid` started that ECS still lists: desired status RUNNING, and
+    STOPPED too (those for an hour or so) unless `stopped` is False."""
     arns: list[str] = []
     paginator = aws.ecs.get_paginator("list_tasks")
     desired_status: Literal["RUNNING", "STOPPED"]
-    for desired_status in ("RUNNING", "STOPPED"):
+    for desired_status in ("RUNNING", "STOPPED") if stopped else ("RUNNING",):
         for page in paginator.paginate(
-            cluster=cluster_arn,
-            startedBy=target.owner.uid,
-            desiredStatus=desired_status,
+            cluster=cluster_arn, startedBy=uid, desiredStatus=desired_status
         ):
             arns.extend(page["taskArns"])
+    return arns
+
+
+def describe(aws: Aws, cluster_arn: str, arns: Sequence[str]) -> Iterator[Any]:
+    """The tasks as DescribeTasks answers, 100 ARNs a call, each ARN once."""
+    for chunk in _chunks(list(dict.fromkeys(arns)), DESCRIBE_BATCH):
+        yield from aws.ecs.describe_tasks(cluster=cluster_arn, tasks=list(chunk))["tasks"]
+
+
+def observe(aws: Aws, target: Target, cluster_arn: str) -> list[Task]:
+    """Every task this owner started that ECS still reports, live ones first."""
+    arns = started_by(aws, cluster_arn, target.owner.uid)
     return sorted(_describe(aws, cluster_arn, arns), key=lambda t: (not t.live, t.arn))
 
 
@@ -145,22 +156,12 @@ def observe_known(aws: Aws, target: Target, cluster_arn: str, known: Sequence[st
     """The owner's live tasks (ListTasks lists desired status RUNNING by default) and those
     the last step knew, which may have stopped since: one ListTasks per 100 live tasks and
     one DescribeTasks per 100 in all, instead of listing the stopped ones too."""
-    arns: list[str] = []
-    for page in aws.ecs.get_paginator("list_tasks").paginate(
-        cluster=cluster_arn, startedBy=target.owner.uid
-    ):
-        arns.extend(page["taskArns"])
+    arns = started_by(aws, cluster_arn, target.owner.uid, stopped=False)
     return _describe(aws, cluster_arn, [*arns, *known])
 
 
 def _describe(aws: Aws, cluster_arn: str, arns: Sequence[str]) -> list[Task]:
-    found: list[Task] = []
-    for chunk in _chunks(list(dict.fromkeys(arns)), DESCRIBE_BATCH):
-        for raw in aws.ecs.describe_tasks(cluster=cluster_arn, tasks=list(chunk))["tasks"]:
-            task = _parse(raw)
-            if task is not None:
-                found.append(task)
-    return found
+    return [task for raw in describe(aws, cluster_arn, arns) if (task := _parse(raw)) is not None]
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ def config_of(memo: Any) -> OperatorConfig:
     return config if isinstance(config, OperatorConfig) else OperatorConfig()
 
 
-def _apply(out: step.StepOutput, body: Any, patch: Any) -> None:
+def apply_output(out: step.StepOutput, body: Any, patch: Any) -> None:
     if out.status is not None:
         # An empty patch is not sent: kopf skips it.
         patch.status.update(merge_patch(body.get("status"), out.status))
@@ -109,13 +109,13 @@ def namespace_view(namespace: str | None, kwargs: Any) -> tenancy.Namespace:
 def reconcile(body: Any, memo: Any, patch: Any, namespace: str | None, **kwargs: Any) -> None:
     view = namespace_view(namespace, kwargs)
     out = step.reconcile_object(body, config_of(memo), of(memo), force=True, view=view)
-    _apply(out, body, patch)
+    apply_output(out, body, patch)
 
 
 @kopf.timer(*RESOURCE, interval=TICK, initial_delay=TICK, backoff=10)
 def resync(body: Any, memo: Any, patch: Any, namespace: str | None, **kwargs: Any) -> None:
     view = namespace_view(namespace, kwargs)
-    _apply(step.reconcile_object(body, config_of(memo), of(memo), view=view), body, patch)
+    apply_output(step.reconcile_object(body, config_of(memo), of(memo), view=view), body, patch)
 
 
 @kopf.timer(*POLICIES, interval=POLICY_SECONDS, initial_delay=1.0, backoff=10)

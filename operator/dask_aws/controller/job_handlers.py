@@ -8,9 +8,8 @@ from typing import Any
 import kopf
 
 from dask_aws.controller import jobs
-from dask_aws.controller.diff import merge_patch
 from dask_aws.controller.fit import cut
-from dask_aws.controller.handlers import RESOURCE, TICK, config_of, namespace_view
+from dask_aws.controller.handlers import RESOURCE, TICK, apply_output, config_of, namespace_view
 from dask_aws.crd import GROUP, VERSION
 from dask_aws.jobs.crd import PLURAL as JOB_PLURAL
 
@@ -40,13 +39,6 @@ def _clusters(kwargs: Any) -> dict[tuple[str, str], jobs.ClusterEntry]:
     return {key: next(iter(store)) for key, store in kwargs["clusters_by_name"].items() if store}
 
 
-def _apply(out: jobs.JobOutput, body: Any, patch: Any) -> None:
-    if out.status is not None:
-        patch.status.update(merge_patch(body.get("status"), out.status))
-    for event in out.events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
-
-
 @kopf.on.resume(*JOBS, backoff=10, retries=None)
 @kopf.on.create(*JOBS, backoff=10, retries=None)
 @kopf.on.update(*JOBS, field="spec", backoff=10, retries=None)
@@ -60,7 +52,7 @@ def job_changed(body: Any, memo: Any, patch: Any, namespace: str | None, **kwarg
         namespace_view(namespace, kwargs),
         force=True,
     )
-    _apply(out, body, patch)
+    apply_output(out, body, patch)
 
 
 @kopf.timer(*JOBS, interval=TICK, initial_delay=TICK, backoff=10)
@@ -69,7 +61,7 @@ def job_tick(body: Any, memo: Any, patch: Any, namespace: str | None, **kwargs: 
     out = jobs.reconcile_job(
         body, config_of(memo), state, _clusters(kwargs), namespace_view(namespace, kwargs)
     )
-    _apply(out, body, patch)
+    apply_output(out, body, patch)
 
 
 @kopf.on.delete(*JOBS, retries=None)

@@ -27,6 +27,8 @@ from dask_aws.aws.task_definitions import Refs
 from dask_aws.controller import accounts, guardrails, kube, metrics, step, tenancy
 from dask_aws.controller.config import OperatorConfig
 from dask_aws.controller.fit import cut
+from dask_aws.controller.state import memo_state
+from dask_aws.controller.step import StepOutput
 from dask_aws.engine.events import Event
 from dask_aws.errors import DaskAwsError, PermanentError, from_botocore
 from dask_aws.jobs import plan
@@ -35,6 +37,7 @@ from dask_aws.jobs.status import JobStatus
 from dask_aws.names import Owner, ResourceNames
 from dask_aws.spec import DaskAwsClusterSpec, IamSpec, LaunchType, LogsSpec
 from dask_aws.status import ClusterStatus, ConditionType
+from dask_aws.tenancy.merge import Effective
 
 logger = logging.getLogger("dask_aws.operator")
 KIND = "DaskAwsJob"
@@ -51,11 +54,7 @@ class JobState:
 
 
 def state_of(memo: Any) -> JobState:
-    state = memo.get("dask_aws_job_state")
-    if state is None:
-        state = memo["dask_aws_job_state"] = JobState()
-    assert isinstance(state, JobState)
-    return state
+    return memo_state(memo, "dask_aws_job_state", JobState)
 
 
 @dataclass(frozen=True)
@@ -70,12 +69,6 @@ class ClusterEntry:
 
 
 Clusters = Mapping[tuple[str, str], ClusterEntry]
-
-
-@dataclass
-class JobOutput:
-    status: dict[str, Any] | None = None
-    events: list[Event] = field(default_factory=list)
 
 
 def job_owner(meta: Any) -> Owner:
@@ -136,9 +129,8 @@ def _aws(recorded: Any, config: OperatorConfig) -> Aws:
     return accounts.aws_for(recorded.region, config, recorded.role_arn, recorded.external_id)
 
 
-def _cluster_spec(entry: ClusterEntry, view: tenancy.Namespace) -> DaskAwsClusterSpec:
+def _cluster_spec(entry: ClusterEntry, policy: Effective) -> DaskAwsClusterSpec:
     """The cluster's spec as its reconciler sees it: with the namespace's policy defaults."""
-    policy = tenancy.effective(view)
     return DaskAwsClusterSpec.model_validate(tenancy.with_defaults(entry.spec, policy))
 
 
@@ -153,7 +145,8 @@ def _problem(
     if entry is None:
         return None
     try:
-        cluster = _cluster_spec(entry, view)
+        policy = tenancy.effective(view)
+        cluster = _cluster_spec(entry, policy)
     except (ValidationError, DaskAwsError):
         return None  # the cluster's own status says what is wrong with it
     r = spec.runner
@@ -164,7 +157,7 @@ def _problem(
     )
     try:
         guardrails.check(probe, config)
-        tenancy.check(probe, tenancy.effective(view))
+        tenancy.check(probe, policy)
     except DaskAwsError as exc:
         text = exc.message.replace("iam.taskRoleArn", "runner.taskRoleArn")
         return exc.reason, text.replace("image ", "runner.image ", 1) if r.image else text
@@ -179,17 +172,17 @@ def reconcile_job(
     view: tenancy.Namespace,
     *,
     force: bool = False,
-) -> JobOutput:
+) -> StepOutput:
     meta = body["metadata"]
     if meta.get("deletionTimestamp"):
-        return JobOutput()
+        return StepOutput()
     if not state.lock.acquire(blocking=force):
-        return JobOutput()
+        return StepOutput()
     try:
         generation = meta.get("generation")
         now = time.monotonic()
         if not force and generation == state.last_generation and now < state.next_run:
-            return JobOutput()
+            return StepOutput()
         state.last_generation = generation
         out, wait = _step(body, config, clusters, view)
         state.next_run = time.monotonic() + wait
@@ -200,7 +193,7 @@ def reconcile_job(
 
 def _step(
     body: Any, config: OperatorConfig, clusters: Clusters, view: tenancy.Namespace
-) -> tuple[JobOutput, float]:
+) -> tuple[StepOutput, float]:
     meta = body["metadata"]
     previous = JobStatus.lenient(body.get("status"))
     try:
@@ -240,21 +233,14 @@ def _step(
         return _failed_step(meta, previous, exc, decision.status.aws.region)
     metrics.observe_job_phase(meta["uid"], decision.status.phase.value)
     status = decision.status.model_dump(mode="json", by_alias=True)
-    out = JobOutput(status=status, events=decision.events)
+    out = StepOutput(status=status, events=decision.events)
     wait = IDLE_SECONDS if decision.requeue_after is None else decision.requeue_after
     return out, wait
 
 
-def _refused(previous: JobStatus, meta: Any, error: PermanentError) -> JobOutput:
+def _refused(previous: JobStatus, meta: Any, error: PermanentError) -> StepOutput:
     """A spec the API server let through but this version cannot read (an older CRD)."""
-    if previous.finished:
-        return JobOutput()
-    _log(meta, error)
-    status = previous.model_copy(update={"message": cut(error.message)})
-    return JobOutput(
-        status=status.model_dump(mode="json", by_alias=True),
-        events=[Event("Warning", error.reason, error.message)],
-    )
+    return StepOutput() if previous.finished else _report(previous, meta, error)
 
 
 def _error(exc: ClientError | BotoCoreError | DaskAwsError, region: str | None) -> DaskAwsError:
@@ -268,16 +254,19 @@ def _failed_step(
     previous: JobStatus,
     exc: ClientError | BotoCoreError | DaskAwsError,
     region: str | None,
-) -> tuple[JobOutput, float]:
+) -> tuple[StepOutput, float]:
     error = _error(exc, region)
+    return _report(previous, meta, error, f"{error.reason}: "), ERROR_BACKOFF_SECONDS
+
+
+def _report(previous: JobStatus, meta: Any, error: DaskAwsError, prefix: str = "") -> StepOutput:
+    """A step that could not go on: logged once, the last status kept with the error as its
+    message, and a Warning Event."""
     _log(meta, error)
-    status = previous.model_copy(update={"message": cut(f"{error.reason}: {error.message}")})
-    return (
-        JobOutput(
-            status=status.model_dump(mode="json", by_alias=True),
-            events=[Event("Warning", error.reason, error.message)],
-        ),
-        ERROR_BACKOFF_SECONDS,
+    status = previous.model_copy(update={"message": cut(prefix + error.message)})
+    return StepOutput(
+        status=status.model_dump(mode="json", by_alias=True),
+        events=[Event("Warning", error.reason, error.message)],
     )
 
 
@@ -327,7 +316,7 @@ def _start(
     """The runner's log group, execution role and task definition (each found again when
     they exist), then its task."""
     owner = job_owner(meta)
-    cluster_spec = _cluster_spec(entry, view)
+    cluster_spec = _cluster_spec(entry, tenancy.effective(view))
     cluster = ClusterStatus.lenient(entry.status)
     cluster_owner = Owner(uid=entry.uid, name=_cluster_name(spec, meta), namespace=owner.namespace)
     where = network.observe(aws, Target(cluster_owner, cluster_spec))
@@ -383,7 +372,6 @@ def _own(owner: Owner, spec: DaskAwsClusterSpec | None = None) -> Target:
 class DeleteOutcome:
     done: bool
     message: str = ""
-    events: list[Event] = field(default_factory=list)
 
 
 def delete_job(body: Any, config: OperatorConfig, clusters: Clusters) -> DeleteOutcome:

@@ -13,7 +13,7 @@ import boto3
 from prometheus_client import Counter, Gauge, Histogram
 
 from dask_aws.jobs.status import JobPhase
-from dask_aws.status import ClusterStatus, Phase
+from dask_aws.status import TIME_FORMAT, ClusterStatus, Phase
 
 RECONCILES = Counter(
     "dask_aws_reconciles_total", "Reconcile steps by kind and result", ["kind", "result"]
@@ -120,7 +120,7 @@ def _accrued_now(status: ClusterStatus) -> float:
     cost = status.cost
     if cost is None or cost.as_of is None:
         return 0.0
-    since = datetime.strptime(cost.as_of, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    since = datetime.strptime(cost.as_of, TIME_FORMAT).replace(tzinfo=UTC)
     hours = max(0.0, (datetime.now(UTC) - since).total_seconds() / 3600)
     return float(cost.accrued_usd) + float(cost.hourly_usd) * hours
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from dask_aws.controller.group_autoscaler import GroupTargets
 from dask_aws.engine.memory import Memory
@@ -47,9 +48,16 @@ class ObjectState:
         return self.stalled_generation != generation and now >= self.next_run
 
 
-def of(memo: Any) -> ObjectState:
-    state = memo.get("dask_aws_state")
+S = TypeVar("S")
+
+
+def memo_state(memo: Any, key: str, kind: Callable[[], S]) -> S:
+    """What the operator keeps for one object under `key` of its kopf memo, made at first."""
+    state = memo.get(key)
     if state is None:
-        state = memo["dask_aws_state"] = ObjectState()
-    assert isinstance(state, ObjectState)
-    return state
+        state = memo[key] = kind()
+    return state  # type: ignore[no-any-return]
+
+
+def of(memo: Any) -> ObjectState:
+    return memo_state(memo, "dask_aws_state", ObjectState)

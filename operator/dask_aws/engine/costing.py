@@ -22,11 +22,10 @@ from dask_aws.aws.found import Target
 from dask_aws.aws.task_definitions import Component
 from dask_aws.aws.tasks import Task
 from dask_aws.spec import Capacity, DaskAwsClusterSpec
-from dask_aws.status import ClusterStatus, CostStatus
+from dask_aws.status import TIME_FORMAT, ClusterStatus, CostStatus
 
 REFRESH = timedelta(minutes=15)
 SPOT_PROVIDER = "FARGATE_SPOT"
-_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def shape_rate(
@@ -92,7 +91,7 @@ def with_cost(
             hourly_usd=cost.money(rate), accrued_usd=cost.money(Decimal(0)), as_of=_at(now)
         )
         return status.model_copy(update={"cost": fresh})
-    since = datetime.strptime(before.as_of, _FORMAT).replace(tzinfo=now.tzinfo)
+    since = datetime.strptime(before.as_of, TIME_FORMAT).replace(tzinfo=now.tzinfo)
     if cost.money(rate) == before.hourly_usd and now - since < REFRESH:
         return status.model_copy(update={"cost": before})
     hours = Decimal(max(0.0, (now - since).total_seconds())) / Decimal(3600)
@@ -104,4 +103,4 @@ def with_cost(
 
 
 def _at(moment: datetime) -> str:
-    return moment.strftime(_FORMAT)
+    return moment.strftime(TIME_FORMAT)

@@ -401,11 +401,10 @@ PERMISSIONS: dict[str, tuple[Need, ...]] = {
         ),
     ),
     # A DaskAwsJob's runner: one more task definition family and its tasks, in the
-    # cluster's ECS cluster; the same actions and scopes as the cluster's own.
+    # cluster's ECS cluster; the same actions and scopes as the cluster's own (it lists and
+    # describes its attempts through aws/tasks.py).
     "dask_aws.aws.runner": (
         Need("ecs:DescribeTaskDefinition", "any", "find the runner's task definition again"),
-        Need("ecs:ListTasks", "any", "find the job's runner attempts by startedBy"),
-        Need("ecs:DescribeTasks", "task", "read how each runner attempt ended"),
         Need("ecs:RunTask", "run-task", "start a runner attempt (with a clientToken)"),
     ),
     # -- the Python library (FargateCluster/ECSCluster): the engine's, plus these --------

@@ -22,7 +22,7 @@ from dask_aws.jobs.status import (
     JobStatus,
     RunnerStatus,
 )
-from dask_aws.status import set_condition
+from dask_aws.status import parse_time, set_condition, time_text
 
 # A stop dask-aws asked for when suspending: such an attempt is not a failure.
 SUSPEND_REASON = "Stopped by dask-aws: the DaskAwsJob was suspended."
@@ -132,16 +132,6 @@ class Decision:
     requeue_after: float | None = None
 
 
-def rfc3339(moment: datetime | None) -> str | None:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
-
-
-def _parse(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=None)
-
-
 def _naive(moment: datetime) -> datetime:
     return moment.replace(tzinfo=None) if moment.tzinfo else moment
 
@@ -156,7 +146,7 @@ def _with_unreported(view: JobView) -> JobView:
     yet, counted as live for a while: ListTasks and DescribeTasks are eventually consistent,
     and reading "no attempt runs" from them would start a second one beside it."""
     runner = view.status.runner
-    started = _parse(runner.started_at)
+    started = parse_time(runner.started_at)
     if (
         not runner.task_arn
         or runner.finished_at
@@ -182,41 +172,41 @@ def decide(view: JobView) -> Decision:
         _condition(status, JobConditionType.SUSPENDED, False, "JobResumed", "", view.generation)
         status.start_time = None
     if status.start_time is None:
-        status.start_time = rfc3339(view.now)
+        status.start_time = time_text(view.now)
     _count(view, status, decision)
     live = [a for a in view.attempts if a.live]
     latest = max(view.attempts, key=lambda a: a.number, default=None)
     cluster = view.cluster
     if latest is not None and latest.succeeded:
         message = f"The runner exited 0 (attempt {latest.number})."
-        return _end(view, decision, True, "Completed", message, live)
+        return _end(view, decision, True, "Completed", message)
     if view.invalid:
-        return _end(view, decision, False, *view.invalid, live)
-    started = _parse(status.start_time) or _naive(view.now)
+        return _end(view, decision, False, *view.invalid)
+    started = parse_time(status.start_time) or _naive(view.now)
     deadline = view.spec.active_deadline_seconds
     if deadline is not None and _naive(view.now) >= started + timedelta(seconds=deadline):
         message = f"The job was active longer than activeDeadlineSeconds ({deadline} s)" + (
             ": its runner was stopped." if live else "."
         )
         decision.stop_reason = DEADLINE_REASON
-        return _end(view, decision, False, "DeadlineExceeded", message, live)
+        return _end(view, decision, False, "DeadlineExceeded", message)
     if status.failed > view.spec.backoff_limit:
         last = f"attempt {latest.number} ended with {latest.describe()}" if latest else ""
         message = (
             f"The runner failed {status.failed} times, more than backoffLimit "
             f"{view.spec.backoff_limit}: {last}."
         )
-        return _end(view, decision, False, "BackoffLimitExceeded", message, [])
+        return _end(view, decision, False, "BackoffLimitExceeded", message)
     if cluster.foreign:
         message = f"A DaskAwsCluster named {cluster.name} exists and was not made for this job."
-        return _end(view, decision, False, "ClusterFailed", message, live)
+        return _end(view, decision, False, "ClusterFailed", message)
     if live:
         return _running(view, decision, live[-1])
     if cluster.stalled and (not cluster.owned or cluster.stalled[0] != QUOTA_EXCEEDED):
         reason, text = cluster.stalled
         if cluster.owned:
             message = f"The job's DaskAwsCluster {cluster.name} is Stalled ({reason}): {text}"
-            return _end(view, decision, False, "ClusterFailed", message, [])
+            return _end(view, decision, False, "ClusterFailed", message)
     if not cluster.exists or cluster.deleting:
         if cluster.owned and not cluster.exists:
             decision.create_cluster = True
@@ -267,7 +257,7 @@ def decide(view: JobView) -> Decision:
     status.active = 1
     status.phase = JobPhase.RUNNING
     status.runner = RunnerStatus(
-        attempt=number, log_group=view.log_group, started_at=rfc3339(view.now)
+        attempt=number, log_group=view.log_group, started_at=time_text(view.now)
     )
     status.message = f"Starting runner attempt {number} on DaskAwsCluster {cluster.name}."
     _progressing(status, view.generation, "RunnerStarting", status.message)
@@ -288,8 +278,8 @@ def _count(view: JobView, status: JobStatus, decision: Decision) -> None:
     status.runner = RunnerStatus(
         attempt=latest.number,
         task_arn=latest.arn,
-        started_at=rfc3339(latest.started_at),
-        finished_at=rfc3339(latest.stopped_at),
+        started_at=time_text(latest.started_at),
+        finished_at=time_text(latest.stopped_at),
         exit_code=latest.exit_code,
         stop_code=latest.stop_code,
         stopped_reason=latest.stopped_reason,
@@ -367,13 +357,12 @@ def _end(
     complete: bool,
     reason: str,
     message: str,
-    live: list[Attempt],
 ) -> Decision:
     """The one terminal write: conditions, completionTime, an Event; then the clean-up."""
     status, generation = decision.status, view.generation
     status.phase = JobPhase.SUCCEEDED if complete else JobPhase.FAILED
     status.message = message
-    status.completion_time = rfc3339(view.now)
+    status.completion_time = time_text(view.now)
     status.active = 0
     status.cluster = status.cluster.model_copy(
         update={"name": view.cluster.name, "owned": view.cluster.owned}
@@ -384,7 +373,6 @@ def _end(
     _condition(status, JobConditionType.RECONCILING, False, reason, "", generation)
     _condition(status, JobConditionType.STALLED, not complete, reason, message, generation)
     decision.events.append(Event("Normal" if complete else "Warning", reason, message))
-    decision.stop = [a.arn for a in live]
     return _clean_up(view, decision)
 
 
@@ -393,7 +381,7 @@ def _finished(view: JobView, status: JobStatus) -> Decision:
     status.active = 0
     _clean_up(view, decision)
     ttl = view.spec.ttl_seconds_after_finished
-    finished = _parse(status.completion_time)
+    finished = parse_time(status.completion_time)
     if ttl is not None and finished is not None:
         left = (finished + timedelta(seconds=ttl) - _naive(view.now)).total_seconds()
         if left <= 0:
@@ -409,7 +397,7 @@ def _clean_up(view: JobView, decision: Decision) -> Decision:
     """Stop what still runs, delete the job's own cluster, release the runner's definition
     and execution role: again each step until done (a failed call is retried)."""
     cluster = view.cluster
-    decision.stop += [a.arn for a in view.attempts if a.live and a.arn not in decision.stop]
+    decision.stop = [a.arn for a in view.attempts if a.live]
     if cluster.owned and cluster.exists and not cluster.deleting and not cluster.foreign:
         decision.delete_cluster = True
         text = f"Deleting DaskAwsCluster {cluster.name}: the job no longer needs it."
