@@ -62,15 +62,22 @@ def test_a_quiet_resync_reads_two_things_and_writes_nothing(
         ready(k8s, ns, name)
     time.sleep(2 * RESYNC)  # the steps that saw Ready write it; the connection Secrets
 
-    before_calls = counters(operator.metrics(), "dask_aws_aws_calls_total", "operation")
-    before_steps = counters(operator.metrics(), "dask_aws_reconciles_total", "kind")
+    first = operator.metrics()
     before, patches = snapshot(k8s, ns), status_patches(k8s)
     time.sleep(5 * RESYNC)
-    calls = counters(operator.metrics(), "dask_aws_aws_calls_total", "operation") - before_calls
-    steps = counters(operator.metrics(), "dask_aws_reconciles_total", "kind") - before_steps
+    last = operator.metrics()
+    calls = counters(last, "dask_aws_aws_calls_total", "operation") - counters(
+        first, "dask_aws_aws_calls_total", "operation"
+    )
+    steps = counters(last, "dask_aws_reconciles_total", "kind") - counters(
+        first, "dask_aws_reconciles_total", "kind"
+    )
 
     assert snapshot(k8s, ns) == before
     assert status_patches(k8s) == patches
     assert steps["reconcile"] >= 3 * len(NAMES)
     assert set(calls) == {"ListTasks", "DescribeTasks"}, calls
-    assert sum(calls.values()) == 2 * steps["reconcile"], (calls, steps)
+    # A step is counted when it ends, its calls as they are made: a scrape taken while an
+    # object's step is between its two reads splits that step, one step per object at each end.
+    for operation in ("ListTasks", "DescribeTasks"):
+        assert abs(calls[operation] - steps["reconcile"]) <= len(NAMES), (calls, steps)
