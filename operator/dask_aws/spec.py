@@ -154,7 +154,8 @@ class NetworkSpec(CamelModel):
     subnets: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{1,17}$")]] = Field(
         default_factory=list,
         description="IDs of the subnets of the VPC to place the tasks in (subnet-...). "
-        "Default: every subnet of the VPC.",
+        "Default: every subnet of the given VPC, or the default VPC's default subnets (one "
+        "per Availability Zone).",
     )
     security_groups: list[SecurityGroupId] = Field(
         default_factory=list,

@@ -59,6 +59,8 @@ def vpc(aws: Aws, target: Target) -> Any:
 def locate(aws: Aws, target: Target) -> Network:
     """The VPC and subnets only (deletion needs no more)."""
     spec = target.spec.network
+    if not spec.vpc and not spec.subnets:
+        return _default(aws)
     vpc_id = str(vpc(aws, target)["VpcId"])
     if spec.subnets:
         found = aws.ec2.describe_subnets(Filters=[{"Name": "subnet-id", "Values": spec.subnets}])
@@ -74,3 +76,17 @@ def locate(aws: Aws, target: Target) -> Network:
     if not subnets:
         raise PermanentError("NoSubnets", f"{vpc_id} has no subnets: set network.subnets")
     return Network(vpc_id, tuple(sorted(s["SubnetId"] for s in subnets)))
+
+
+def _default(aws: Aws) -> Network:
+    """The default VPC's default subnets (one per Availability Zone, where a task without
+    network settings runs): each names its VPC, so one call answers both."""
+    subnets = aws.ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])[
+        "Subnets"
+    ]
+    if not subnets:
+        raise PermanentError(
+            "NoDefaultVpc",
+            f"{aws.region} has no default VPC with default subnets: set network.vpc and subnets",
+        )
+    return Network(str(subnets[0]["VpcId"]), tuple(sorted(s["SubnetId"] for s in subnets)))
