@@ -152,11 +152,15 @@ def observe(aws: Aws, target: Target, cluster_arn: str) -> list[Task]:
     return sorted(_describe(aws, cluster_arn, arns), key=lambda t: (not t.live, t.arn))
 
 
-def observe_known(aws: Aws, target: Target, cluster_arn: str, known: Sequence[str]) -> list[Task]:
+def observe_known(
+    aws: Aws, target: Target, cluster_arn: str, known: Sequence[str], listed: bool = True
+) -> list[Task]:
     """The owner's live tasks (ListTasks lists desired status RUNNING by default) and those
     the last step knew, which may have stopped since: one ListTasks per 100 live tasks and
-    one DescribeTasks per 100 in all, instead of listing the stopped ones too."""
-    arns = started_by(aws, cluster_arn, target.owner.uid, stopped=False)
+    one DescribeTasks per 100 in all, instead of listing the stopped ones too. `listed`
+    False: `known` are all the owner's tasks (only this process starts them), so only
+    DescribeTasks."""
+    arns = started_by(aws, cluster_arn, target.owner.uid, stopped=False) if listed else []
     return _describe(aws, cluster_arn, [*arns, *known])
 
 

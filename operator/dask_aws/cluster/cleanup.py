@@ -23,6 +23,7 @@ from typing import Any
 from dask_aws.aws.clients import Aws
 from dask_aws.aws.found import Target
 from dask_aws.engine.delete import delete
+from dask_aws.engine.orphans import KnownTasks
 from dask_aws.errors import PermanentError
 from dask_aws.status import CreatedResource
 
@@ -55,6 +56,9 @@ class Teardown:
         # What the last step that succeeded had created (its status.aws.created): when set,
         # nothing else can exist, so deletion need not look for more. None: look.
         self.known: list[CreatedResource] | None = None
+        # The live tasks that step knew (they are all, as only this process starts them):
+        # stopped without a listing, once; a retry lists, in case the knowledge was wrong.
+        self.tasks: KnownTasks | None = None
         _LIVE.add(self)
 
     def __call__(self) -> None:
@@ -67,8 +71,10 @@ class Teardown:
                 return
             deadline = time.monotonic() + self.timeout
             while True:
-                known = self.known
-                result = delete(self.aws, self.target, known or (), discover=known is None)
+                known, tasks, self.tasks = self.known, self.tasks, None
+                result = delete(
+                    self.aws, self.target, known or (), discover=known is None, tasks=tasks
+                )
                 if result.done:
                     self.done = True
                     _LIVE.discard(self)

@@ -33,6 +33,7 @@ from dask_aws.cluster import cleanup, config, follow, liveness, options, reach
 from dask_aws.cluster import logs as cloudwatch
 from dask_aws.cluster.progress import Progress
 from dask_aws.engine.memory import DRIFT_SECONDS, Memory
+from dask_aws.engine.orphans import KnownTasks
 from dask_aws.engine.reconcile import Result, reconcile
 from dask_aws.engine.scheduler_api import host_of
 from dask_aws.errors import DaskAwsError, PermanentError, translate
@@ -90,7 +91,9 @@ class ECSCluster(Cluster):
         self._memory = Memory(drift, new_owner=True)  # the uid above is new
         self._keeper: asyncio.Future[None] | None = None
         self._wake: asyncio.Event | None = None
-        self._next_beat = 0.0
+        # Every resource is created with a first heartbeat (liveness.labels): the next is due
+        # one interval from now, not in the first round.
+        self._next_beat = time.monotonic() + _heartbeat_interval()
         self._last_error: str | None = None
         self._closing_task: asyncio.Future[None] | None = None
         self._follower = follow.Follower()
@@ -272,8 +275,14 @@ class ECSCluster(Cluster):
         if result is None:
             return None
         # A step that failed may have created what no record holds: then deletion looks.
-        failed = result.error is not None or self._memory.seen is None
-        self._teardown.known = None if failed else list(result.status.aws.created)
+        seen, found = self._memory.seen, result.status.aws
+        failed = result.error is not None or seen is None
+        self._teardown.known = None if failed else list(found.created)
+        self._teardown.tasks = (
+            KnownTasks.of(found.cluster_arn, seen.live, found.scheduler_task_arn)
+            if seen is not None and not failed and found.cluster_arn
+            else None
+        )
         if result.error is None:
             self._retire_first -= retire
             self._last_error = None
@@ -311,7 +320,7 @@ class ECSCluster(Cluster):
             self._last_error = result.error.message
             logger.warning("%s: %s", self.name, result.error.message)
         if time.monotonic() >= self._next_beat and self._aws_status is not None:
-            self._next_beat = time.monotonic() + (config.seconds("heartbeat-interval") or 60.0)
+            self._next_beat = time.monotonic() + _heartbeat_interval()
             try:
                 await asyncio.to_thread(liveness.beat, self._aws, self._target, self._aws_status)
             except Exception as exc:
@@ -496,3 +505,7 @@ async def _keep(ref: weakref.ref[ECSCluster]) -> None:
             logger.warning("dask-aws: reconcile round failed", exc_info=True)
             delay = 30.0
         del cluster
+
+
+def _heartbeat_interval() -> float:
+    return config.seconds("heartbeat-interval") or 60.0

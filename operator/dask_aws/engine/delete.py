@@ -37,10 +37,12 @@ def delete(
     *,
     discover: bool = True,
     retain: bool | None = None,
+    tasks: orphans.KnownTasks | None = None,
 ) -> DeleteResult:
     """`recorded`: status.aws.created. `discover`: also look where the spec's names point
     (False when the spec could not be read: then only the records count). `retain`: the
-    deletionPolicy, when it must not come from `target.spec`."""
+    deletionPolicy, when it must not come from `target.spec`. `tasks`: the owner's live
+    tasks, when the caller knows every one (then they are stopped without a listing)."""
     if retain is None:
         retain = target.spec.deletion_policy is DeletionPolicy.RETAIN
     # Nothing can have been created in a region that does not exist (reconcile refuses it).
@@ -53,7 +55,7 @@ def delete(
             kept = describe(e.kind for e in entries if lookup(e.kind))
             message = f"Kept {kept} on AWS (deletionPolicy Retain)."
             return DeleteResult(True, [Event("Normal", "Retained", message)])
-        removal = orphans.remove(aws, target, entries, wait=True)
+        removal = orphans.remove(aws, target, entries, wait=True, tasks=tasks)
     except (ClientError, BotoCoreError) as exc:
         return DeleteResult(False, [], from_botocore(exc, aws.identity, aws.region))
     except DaskAwsError as exc:

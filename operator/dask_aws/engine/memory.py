@@ -50,6 +50,9 @@ class Seen:
     # A new owner's first step: nothing of its own can exist yet (its uid was just made up),
     # so only what the spec names of the user's is read, and the network.
     new: bool = False
+    # Only this process starts the owner's tasks (Memory's `new_owner`), so `live` holds
+    # every one of them: a quiet step describes those and lists nothing.
+    sole: bool = False
 
 
 class Memory:
@@ -69,6 +72,8 @@ class Memory:
         self.clock = clock
         self.seen: Seen | None = None
         self.new_owner = new_owner
+        # An owner made up here is one no other process knows: its tasks are ours alone.
+        self.sole = new_owner
         self.pause = FIRST_PAUSE
 
     def next_pause(self, progressed: bool) -> float:
@@ -85,7 +90,7 @@ class Memory:
         """The previous step's view when it still holds for this spec; None: read it all."""
         if self.new_owner:
             self.new_owner = False  # once: a failed first step may have created something
-            return Seen(fingerprint(target), self.clock(), None, {}, new=True)
+            return Seen(fingerprint(target), self.clock(), None, {}, new=True, sole=self.sole)
         seen = self.seen
         if seen is None or seen.fingerprint != fingerprint(target):
             return None
@@ -111,7 +116,9 @@ class Memory:
             if t.desired_status == "STOPPED"
             and (t.stopped_at is None or now - t.stopped_at < STOPPED_KEPT)
         ]
-        self.seen = Seen(fingerprint(target), at, network, dict(found), live, stopped)
+        self.seen = Seen(
+            fingerprint(target), at, network, dict(found), live, stopped, sole=self.sole
+        )
 
     def forget(self) -> None:
         self.seen = None

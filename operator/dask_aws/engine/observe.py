@@ -74,7 +74,7 @@ def _recalled(aws: Aws, target: Target, seen: Seen) -> Observed:
             place = resource.place_after(place, found[resource.key])
     cluster = found["cluster"]
     tasks = (
-        ecs_tasks.observe_known(aws, target, cluster.id, seen.live)
+        ecs_tasks.observe_known(aws, target, cluster.id, seen.live, listed=not seen.sole)
         if cluster and not seen.new
         else []
     )

@@ -66,6 +66,21 @@ def unused(
     ]
 
 
+@dataclass(frozen=True)
+class KnownTasks:
+    """Every live task of the owner in one ECS cluster, when the caller knows them all (the
+    library: only its process starts them, and no step runs while it deletes)."""
+
+    cluster_arn: str
+    workers: tuple[str, ...]
+    scheduler: str | None
+
+    @classmethod
+    def of(cls, cluster_arn: str, live: Sequence[str], scheduler: str | None) -> KnownTasks:
+        workers = tuple(arn for arn in live if arn != scheduler)
+        return cls(cluster_arn, workers, scheduler if scheduler in live else None)
+
+
 @dataclass
 class Removal:
     left: list[CreatedResource] = field(default_factory=list)  # try again later
@@ -73,17 +88,26 @@ class Removal:
     errors: list[DaskAwsError] = field(default_factory=list)
 
 
-def _stop_tasks(aws: Aws, target: Target, cluster_arn: str, wait: bool) -> bool:
-    """Stops the owner's tasks in that cluster; True once none is left running."""
-    try:
-        found = ecs_tasks.observe(aws, target, cluster_arn)
-    except aws.ecs.exceptions.ClusterNotFoundException:
-        return True
+def _stop_tasks(
+    aws: Aws, target: Target, cluster_arn: str, wait: bool, known: KnownTasks | None = None
+) -> bool:
+    """Stops the owner's tasks in that cluster; True once none is left running. `known`:
+    they are known, so none is listed or described before it is stopped."""
     # Workers before their scheduler: a worker told to stop while its scheduler still runs
     # says goodbye and exits at once; one whose scheduler went first spends its stop
     # timeout trying to reach it.
-    live = [t.arn for t in sorted(found, key=lambda t: t.component == "scheduler") if t.live]
-    ecs_tasks.stop(aws, cluster_arn, live, "dask-aws: no longer used by the spec")
+    if known is not None and known.cluster_arn == cluster_arn:
+        live = [*known.workers, *filter(None, [known.scheduler])]
+    else:
+        try:
+            found = ecs_tasks.observe(aws, target, cluster_arn)
+        except aws.ecs.exceptions.ClusterNotFoundException:
+            return True
+        live = [t.arn for t in sorted(found, key=lambda t: t.component == "scheduler") if t.live]
+    try:
+        ecs_tasks.stop(aws, cluster_arn, live, "dask-aws: no longer used by the spec")
+    except aws.ecs.exceptions.ClusterNotFoundException:
+        return True
     if live and wait:
         try:
             ecs_tasks.wait_stopped(aws, cluster_arn, live)
@@ -106,17 +130,23 @@ def _attempt(
 
 
 def remove(
-    aws: Aws, target: Target, entries: Sequence[CreatedResource], *, wait: bool = False
+    aws: Aws,
+    target: Target,
+    entries: Sequence[CreatedResource],
+    *,
+    wait: bool = False,
+    tasks: KnownTasks | None = None,
 ) -> Removal:
     """Tasks first, then the resources, dependents before what they depend on. Anything
-    that cannot go yet (tasks still stopping, a group still in use) is left for later."""
+    that cannot go yet (tasks still stopping, a group still in use) is left for later.
+    `tasks`: the owner's live tasks when the caller knows them all."""
     out = Removal()
     busy: set[str] = set()  # clusters where our tasks still run
     for entry in entries:
         if entry.kind != TASKS:
             continue
         regional = aws.in_region(entry.region)
-        stopped = _attempt(aws, entry, _stop_tasks, regional, target, entry.id, wait)
+        stopped = _attempt(aws, entry, _stop_tasks, regional, target, entry.id, wait, tasks)
         if stopped is True:
             out.removed.append(entry)
             continue
