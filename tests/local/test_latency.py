@@ -113,16 +113,24 @@ def test_task_passes_through_provisioning_and_pending(slow_aws: LocalAws) -> Non
         for d in expected
     )
     seen: list[tuple[str, str, float]] = []  # (lastStatus, ENI status, seconds)
+    named: list[tuple[str, list[str]]] = []  # (lastStatus, ENI details' names)
     while True:
         (now,) = describe(env, [arn])
         status = now["lastStatus"]
         if not seen or seen[-1][0] != status:
             seen.append((status, _eni_status(now), time.monotonic() - started))
+            named.append((status, sorted(d["name"] for d in now["attachments"][0]["details"])))
         if status == "RUNNING" or time.monotonic() - started > 15:
             break
         time.sleep(0.02)
     assert [s for s, _, _ in seen] == ["PROVISIONING", "PENDING", "RUNNING"]
     assert [e for _, e, _ in seen] == ["PRECREATED", "ATTACHED", "ATTACHED"]
+    # As in AWS, a PRECREATED interface names its subnet only; the address comes with ATTACHED.
+    assert named[0] == ("PROVISIONING", ["subnetId"])
+    assert "privateIPv4Address" in named[1][1] and "networkInterfaceId" in named[1][1]
+    assert task["attachments"][0]["details"] == [
+        d for d in task["attachments"][0]["details"] if d["name"] == "subnetId"
+    ]
     to_pending, to_running = seen[1][2], seen[2][2]
     assert to_pending == pytest.approx(drawn["provisioning"], abs=0.4)
     assert to_running == pytest.approx(drawn["provisioning"] + drawn["pending"], abs=0.4)

@@ -254,9 +254,7 @@ class DataPlane:
             if not runtime.waiting:
                 return
             task = runtime.task
-            attachment = taskstate.eni_attachment(task)
-            if attachment is not None:
-                attachment["status"] = "ATTACHED"
+            taskstate.attach_eni(task)
             task.connectivity = "CONNECTED"
             taskstate.stamp(task, "connectivity_at")
             taskstate.set_status(task, "PENDING")
@@ -301,9 +299,7 @@ class DataPlane:
         for stamp_field in ("pull_started_at", "pull_stopped_at", "started_at", "connectivity_at"):
             taskstate.stamp(task, stamp_field)
         task.connectivity = "CONNECTED"
-        attachment = taskstate.eni_attachment(task)
-        if attachment is not None:
-            attachment["status"] = "ATTACHED"
+        taskstate.attach_eni(task)
         for container in task.containers:
             if container.name in runtime.processes or self.simulated:
                 taskstate.set_container(container, "RUNNING")
@@ -334,6 +330,7 @@ class DataPlane:
                 return False
             if task.last_status != "PENDING":
                 taskstate.set_status(task, "PENDING")
+                taskstate.attach_eni(task)  # PENDING is the image pull, on an attached ENI
             taskstate.stamp(task, "pull_started_at")
             reason = self._cannot_get_out(runtime)
             if reason is not None:

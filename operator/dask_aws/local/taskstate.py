@@ -109,6 +109,10 @@ def assign_address(task: Any, ec2_backend: Any, task_ip: str) -> tuple[str | Non
     eni_id = attachment_detail(attachment, "networkInterfaceId")
     set_attachment_detail(attachment, "privateIPv4Address", task_ip)
     set_attachment_detail(attachment, "privateDnsName", dns_name(task_ip))
+    # AWS names only the subnet of a PRECREATED attachment (RunTask's reply, PROVISIONING);
+    # the interface, its MAC and its address appear once it is ATTACHED (attach_eni).
+    task._eni_details = attachment["details"]
+    attachment["details"] = [d for d in attachment["details"] if d.get("name") == "subnetId"]
     attachment["status"] = "PRECREATED"
     if eni_id:
         try:
@@ -140,6 +144,15 @@ def assign_public_address(ec2_backend: Any, eni_id: str | None, address: str) ->
         return
     with contextlib.suppress(Exception):
         ec2_backend.get_network_interface(eni_id).public_ip = address
+
+
+def attach_eni(task: Any) -> None:
+    """The ENI is attached: its status and every detail, the task's address included."""
+    attachment = eni_attachment(task)
+    if attachment is None:
+        return
+    attachment["status"] = "ATTACHED"
+    attachment["details"] = getattr(task, "_eni_details", None) or attachment["details"]
 
 
 def release_eni(task: Any, ec2_backend: Any, eni_id: str | None) -> None:
