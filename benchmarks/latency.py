@@ -8,8 +8,12 @@ FargateCluster(n_workers=N) runs in its own process (benchmarks/driver.py; the p
 benchmarks/.venv-peer): seconds until a Client sees N workers, and the AWS calls made until
 then (DescribeTasks, RunTask, all), counted by the server (benchmarks.measure). Both get the
 same seed, and the draws go by the order in which the server receives the tasks, so both wait
-the same: "Fargate's wait" is the scheduler's draw plus the longest worker draw, the least
-time to Ready for a client that starts the workers once the scheduler runs.
+the same. Two waits are printed from the draws: "scheduler, then workers" (the scheduler's
+draw plus the longest worker draw: the least time to Ready for a client that starts the
+workers once the scheduler runs, as dask-cloudprovider does) and "workers from the
+scheduler's address" (the scheduler's PROVISIONING, then the longer of its PENDING and the
+longest worker draw: the least for a client that starts the workers once the scheduler's
+interface is attached and has its address, as dask-aws does).
 """
 
 from __future__ import annotations
@@ -63,13 +67,14 @@ class Result:
     ready_seconds: float | None = None
     calls: Counter[str] = field(default_factory=Counter)
     fargate_wait: float | None = None  # scheduler's draw + the longest worker draw
+    overlapped_wait: float | None = None  # scheduler's PROVISIONING + max(PENDING, workers)
 
 
-def _fargate_wait(aws: LatencyAws) -> float | None:
-    """The scheduler's drawn wait plus the longest worker's, from the server and ECS."""
+def _fargate_waits(aws: LatencyAws) -> tuple[float, float] | None:
+    """(scheduler then workers, workers from the scheduler's address), from the draws."""
     drawn = {t["taskArn"]: t["latency"] for t in aws.local.tasks() if t.get("latency")}
     ecs = aws.client("ecs")
-    scheduler: float | None = None
+    scheduler: tuple[float, float] | None = None  # PROVISIONING, PENDING
     workers: list[float] = []
     for cluster in ecs.list_clusters()["clusterArns"]:
         arns = [a for a in drawn if a.split("/")[-2] == cluster.rsplit("/", 1)[-1]]
@@ -77,15 +82,16 @@ def _fargate_wait(aws: LatencyAws) -> float | None:
             for task in ecs.describe_tasks(cluster=cluster, tasks=arns[chunk : chunk + 100])[
                 "tasks"
             ]:
-                wait = drawn[task["taskArn"]]["provisioning"] + drawn[task["taskArn"]]["pending"]
+                draw = drawn[task["taskArn"]]
                 names = " ".join(c.get("name", "") for c in task.get("containers", []))
                 if "scheduler" in names:
-                    scheduler = wait
+                    scheduler = (draw["provisioning"], draw["pending"])
                 else:
-                    workers.append(wait)
+                    workers.append(draw["provisioning"] + draw["pending"])
     if scheduler is None or not workers:
         return None
-    return scheduler + max(workers)
+    provisioning, pending = scheduler
+    return provisioning + pending + max(workers), provisioning + max(pending, max(workers))
 
 
 def run_one(impl: str, workers: int, latency: str, seed: int, timeout: float, shims: str) -> Result:
@@ -106,7 +112,9 @@ def run_one(impl: str, workers: int, latency: str, seed: int, timeout: float, sh
                     result.error = f"{ready.get('phase', 'start')}: {ready['error']}"
                 else:
                     result.ready_seconds = ready["seconds"]
-                    result.fargate_wait = _fargate_wait(aws)
+                    waits = _fargate_waits(aws)
+                    if waits is not None:
+                        result.fargate_wait, result.overlapped_wait = waits
                 child.stdin.write("close\n")
                 child.stdin.flush()
                 _next_event(lines, 120)
@@ -141,7 +149,8 @@ def print_table(results: list[Result]) -> None:
 
     rows = [
         row("seconds until a Client sees N workers", lambda r: r.ready_seconds),
-        row("  of which Fargate's wait (drawn)", lambda r: r.fargate_wait),
+        row("Fargate's wait, scheduler then workers", lambda r: r.fargate_wait),
+        row("Fargate's wait, workers from its address", lambda r: r.overlapped_wait),
         row("DescribeTasks calls until then", lambda r: op(r, "DescribeTasks")),
         row("RunTask calls until then", lambda r: op(r, "RunTask")),
         row("all AWS API calls until then", lambda r: sum(r.calls.values())),

@@ -55,10 +55,30 @@ def test_duplicate_schedulers_keep_the_oldest() -> None:
     assert not steps.run_scheduler
 
 
-def test_pending_scheduler_means_wait() -> None:
-    starting = replace(SCHED, last_status="PENDING", ip=None)
+def test_a_scheduler_without_an_address_yet_means_wait() -> None:
+    starting = replace(SCHED, last_status="PROVISIONING", ip=None)
     steps = plan(observed([starting]), 5, NOW)
     assert not steps.mutates
+
+
+def test_workers_start_while_the_first_scheduler_pulls_its_image() -> None:
+    # PENDING with its interface attached: the address is known, the container not running.
+    pulling = replace(SCHED, last_status="PENDING", ip="127.1.0.99")
+    steps = plan(observed([pulling]), 5, NOW)
+    assert steps.run_workers == 5 and steps.workers_for == pulling
+    assert steps.scheduler is None  # not Ready, no address published, nothing asked of it
+
+
+def test_after_a_scheduler_failed_the_next_one_runs_before_workers_start() -> None:
+    failed = replace(
+        task(7, "scheduler", status="STOPPED", stop_code="EssentialContainerExited"),
+        arn="arn:aws:ecs:us-east-1:1:task/c/s7",
+    )
+    pulling = replace(SCHED, last_status="PENDING", ip="127.1.0.99")
+    steps = plan(observed([failed, pulling]), 5, NOW)
+    assert steps.run_workers == 0 and steps.workers_for is None
+    running = plan(observed([failed, SCHED]), 5, NOW)
+    assert running.run_workers == 5 and running.workers_for == SCHED
 
 
 def failed_start(n: int, seconds_ago: int, definition: str = TD["worker"]) -> Task:

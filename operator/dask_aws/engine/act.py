@@ -167,7 +167,7 @@ def _run_workers(
             count,
             observed.network,
             out.security_groups,
-            scheduler=plan.scheduler,
+            scheduler=plan.workers_for,
             spot=spot,
             group=group,
         )

@@ -39,6 +39,9 @@ class Plan:
     run_scheduler: bool = False
     replacing_scheduler: Task | None = None
     scheduler: Task | None = None  # the scheduler the workers belong to, when running
+    # The scheduler new workers are started for: the running one, or a first one still
+    # starting whose address is known, so that both Fargate starts overlap.
+    workers_for: Task | None = None
     groups: dict[str, GroupPlan] = field(default_factory=dict)  # by worker group name
     # Launches held back because tasks of the current definition die as they start: what
     # (the scheduler, the workers, a worker group) and the verdict.
@@ -142,9 +145,16 @@ def plan(
             result.stop.append((worker, "dask-aws: worker group removed from the spec"))
         else:
             mine[worker.group].append(worker)
-    if keep is None or not keep.running:
-        return result  # workers start once the scheduler has an address
-    result.scheduler = keep
+    # Workers need the scheduler's address, which its task has once its network interface is
+    # attached (PENDING: the image is still being pulled). They start then and find it
+    # listening when their own start is over, instead of waiting for it to run first. After
+    # a scheduler failed to start, a new one must run first: workers started for each
+    # attempt of a crash loop would be paid for nothing.
+    failed_before = any(t.component == "scheduler" and not t.live for t in observed.tasks)
+    if keep is None or keep.ip is None or (failed_before and not keep.running):
+        return result
+    result.scheduler = keep if keep.running else None
+    result.workers_for = keep
     joined = set(connected) if connected is not None else None
     ours: dict[str, list[Task]] = {name: [] for name in desired}
     for t in observed.tasks:

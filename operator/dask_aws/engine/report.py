@@ -168,6 +168,7 @@ def converged_status(
     others = [f for f in dict.fromkeys(out.failures) if capacity_reason(f) is None]
     failures = "; ".join([*([refusals] if refusals else []), *others])
     message = out.retire_fallback or failures or None
+    current = scheduler or plan.workers_for  # running, or starting with its workers
     address = comm_address(spec, scheduler.ip) if scheduler else None
     dashboard = dashboard_url(spec, scheduler.ip) if scheduler else None
     secret = out.found.get("tls-secret")
@@ -200,7 +201,7 @@ def converged_status(
             tls_secret_arn=secret.id if secret else None,
             scheduler_task_definition_arn=out.task_definition("scheduler"),
             worker_task_definition_arn=out.task_definition("worker"),
-            scheduler_task_arn=(scheduler.arn if scheduler else out.started_scheduler),
+            scheduler_task_arn=current.arn if current else out.started_scheduler,
         ),
         tls=TlsStatus(not_after=secret.expires) if secret else None,
         message=message,
