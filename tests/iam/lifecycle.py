@@ -88,6 +88,7 @@ class Brought:
     task_role_arn: str
     security_group: str
     log_group: str
+    vpc: str
 
     @classmethod
     def create(cls, admin: Aws) -> Brought:
@@ -98,12 +99,13 @@ class Brought:
             ]
             for name in ("team-exec", "team-task")
         ]
-        vpc = admin.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])
+        vpcs = admin.ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])
+        vpc = vpcs["Vpcs"][0]["VpcId"]
         group = admin.ec2.create_security_group(
-            GroupName="team-dask", Description="team", VpcId=vpc["Vpcs"][0]["VpcId"]
+            GroupName="team-dask", Description="team", VpcId=vpc
         )["GroupId"]
         admin.logs.create_log_group(logGroupName="/team/dask")
-        return cls(cluster, roles[0], roles[1], group, "/team/dask")
+        return cls(cluster, roles[0], roles[1], group, "/team/dask", vpc)
 
     def spec(self) -> dict[str, Any]:
         return {
@@ -112,7 +114,7 @@ class Brought:
                 "execution_role_arn": self.execution_role_arn,
                 "task_role_arn": self.task_role_arn,
             },
-            "network": {"security_groups": [self.security_group]},
+            "network": {"vpc": self.vpc, "security_groups": [self.security_group]},
             "logs": {"group": self.log_group},
         }
 
@@ -263,7 +265,9 @@ def lifecycle(
     }
     if mode == "create-all":
         spec["iam"] = {"task_role_policies": [TASK_ROLE_POLICY]}
-        spec["network"] = {"allowed_client_cidrs": ["10.0.0.0/8"]}
+        # The VPC named (a spec without one reads only DescribeSubnets, a subset): both
+        # policies must let users name theirs.
+        spec["network"] = {"vpc": brought.vpc, "allowed_client_cidrs": ["10.0.0.0/8"]}
     else:
         spec |= brought.spec()
     tgt = _target(owner, spec)

@@ -14,7 +14,8 @@ from botocore.exceptions import ClientError
 from dask_aws.local import LocalAws
 from dask_aws.local.context import LocalContext
 from dask_aws.local.middleware import LocalMiddleware, remember_exception
-from tests.local.helpers import make_env, register, unique
+from tests.fixtures.polling import wait_for
+from tests.local.helpers import Env, describe, make_env, register, unique
 
 CONTAINER = [{"name": "main", "image": "python", "command": ["sleep", "60"]}]
 SCOPE = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{}/aws4_request, Signature=x"
@@ -105,6 +106,11 @@ def test_an_exception_out_of_moto_is_recorded_and_4xx_and_injected_faults_are_no
     assert context.server_errors.describe()["count"] == 0
 
 
+def _eni_details(env: Env, arn: str) -> dict[str, str]:
+    (task,) = describe(env, [arn])
+    return {d["name"]: d["value"] for d in task["attachments"][0]["details"]}
+
+
 def test_run_task_in_a_vpc_without_dns_hostnames(local_aws_simulated: LocalAws) -> None:
     # moto answered HTTP 500 (the task ENI had no private DNS name); AWS accepts it, with
     # or without security groups (then the VPC's default group).
@@ -124,8 +130,16 @@ def test_run_task_in_a_vpc_without_dns_hostnames(local_aws_simulated: LocalAws) 
             networkConfiguration={"awsvpcConfiguration": awsvpc},
         )
         assert len(response["tasks"]) == 1 and not response.get("failures")
-        details = {d["name"]: d["value"] for d in response["tasks"][0]["attachments"][0]["details"]}
-        assert details["subnetId"] == subnet and details["privateDnsName"]
+        (task,) = response["tasks"]
+        # RunTask's reply names the subnet only (PRECREATED); the DNS name comes with ATTACHED.
+        assert task["attachments"][0]["details"] == [{"name": "subnetId", "value": subnet}]
+        attached = wait_for(
+            lambda arn=task["taskArn"]: _eni_details(env, arn).get("privateDnsName"),
+            10,
+            "the task's interface attached",
+            interval=0.05,
+        )
+        assert attached.startswith("ip-")
     assert local_aws_simulated.server_errors() == []
 
 

@@ -69,7 +69,7 @@ def test_task_without_security_groups_joins_the_vpcs_default_group(env: Env) -> 
     # (A public IP: without one a task in the default VPC's public subnets cannot pull.)
     subnets_only = {"awsvpcConfiguration": {"subnets": [env.subnet], "assignPublicIp": "ENABLED"}}
     task = run(env, register(env, CONTAINER), networkConfiguration=subnets_only)[0]
-    wait_status(env, task["taskArn"], "RUNNING")
+    task = wait_status(env, task["taskArn"], "RUNNING")
     eni = next(
         d["value"] for d in task["attachments"][0]["details"] if d["name"] == "networkInterfaceId"
     )

@@ -99,10 +99,14 @@ PERMISSIONS: dict[str, tuple[Need, ...]] = {
         Need(
             "ec2:DescribeVpcs",
             "any",
-            "find the default VPC or check network.vpc (and, for the library without "
-            "allowed_client_cidrs, the VPC's CIDR blocks)",
+            "check network.vpc (and, for the library without allowed_client_cidrs, the "
+            "VPC's CIDR blocks)",
         ),
-        Need("ec2:DescribeSubnets", "any", "list the VPC's subnets or check network.subnets"),
+        Need(
+            "ec2:DescribeSubnets",
+            "any",
+            "find the default VPC's default subnets, list network.vpc's or check network.subnets",
+        ),
     ),
     "dask_aws.aws.egress": (
         Need(

@@ -9,7 +9,9 @@ Conventions of the data plane (what differs from a real Fargate task):
 - Each task gets its own loopback address 127.x.y.z (from 127.1.0.1 upward, never 127.0.0.1;
   a freed address is reused only after a quarantine). DescribeTasks (attachment
   `privateIPv4Address`, `containers[].networkInterfaces[].privateIpv4Address`) and
-  DescribeNetworkInterfaces report it.
+  DescribeNetworkInterfaces report it. As on AWS, the attachment names only its subnet
+  while PRECREATED (RunTask's reply, PROVISIONING); the address and the interface appear
+  when it is ATTACHED (PENDING).
 - The image is not pulled: the local Python environment stands in for it. Containers run
   `entryPoint + command` (with the run's `containerOverrides`) with the directory of
   `sys.executable` first on PATH, in a scratch working directory per task.

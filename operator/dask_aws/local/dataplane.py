@@ -278,6 +278,7 @@ class DataPlane:
             with self.context.lock:
                 if runtime.stop_requested.is_set():
                     return
+                taskstate.attach_eni(runtime.task)  # as at PENDING, where a pull can fail
                 reason = self._cannot_get_out(runtime)
                 if reason is not None:
                     runtime.start_failure = reason
