@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dask_aws.controller.diff import merge_patch
+from dask_aws.controller.diff import merge_patch, status_patch
 
 STATUS = {
     "phase": "Running",
@@ -40,3 +40,23 @@ def test_a_first_status_is_sent_whole() -> None:
         "phase": "Creating",
         "aws": {"clusterArn": "arn:c"},
     }
+
+
+def test_a_lagging_copy_does_not_hide_what_the_last_patch_wrote() -> None:
+    # Step 1 patched pending 2 while scaling; kopf's copy for step 2 still shows the status
+    # before that patch (pending 0), so against the copy alone step 2's pending 0 is "no
+    # change" and the object would keep pending 2 until a later quiet step rewrote it.
+    before = {"phase": "Running", "workers": {"running": 2, "pending": 0}}
+    scaling = {"phase": "Scaling", "workers": {"running": 2, "pending": 2}}
+    ready = {"phase": "Running", "workers": {"running": 4, "pending": 0}}
+    assert merge_patch(before, ready) == {"workers": {"running": 4}}
+    assert status_patch(before, scaling, ready) == {
+        "phase": "Running",
+        "workers": {"running": 4, "pending": 0},
+    }
+
+
+def test_nothing_is_sent_when_the_copy_and_the_last_patch_agree() -> None:
+    current = {k: v for k, v in STATUS.items() if v is not None}
+    assert status_patch(current, STATUS, STATUS) == {}
+    assert status_patch(current, None, STATUS) == {}

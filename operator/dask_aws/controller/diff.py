@@ -27,3 +27,25 @@ def merge_patch(current: Any, desired: dict[str, Any]) -> dict[str, Any]:
         elif value != before:
             patch[key] = value
     return patch
+
+
+def status_patch(
+    current: Any, written: dict[str, Any] | None, desired: dict[str, Any]
+) -> dict[str, Any]:
+    """The patch that makes an object's status `desired`. `current` is kopf's copy of the
+    object, which lags behind the API server when the watch stream is slow (a thousand
+    objects starting at once); `written` is the status this operator last patched. A field
+    the lagging copy shows as already desired may still hold what the last patch wrote, so
+    whatever differs from either goes: at most a few fields more, never a lost update."""
+    patch = merge_patch(current, desired)
+    return patch if written is None else _union(merge_patch(written, desired), patch)
+
+
+def _union(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(a)
+    for key, value in b.items():
+        before = merged.get(key)
+        merged[key] = (
+            _union(before, value) if isinstance(value, dict) and isinstance(before, dict) else value
+        )
+    return merged

@@ -14,7 +14,7 @@ from urllib3.exceptions import HTTPError
 
 from dask_aws.controller import kube, step, tenancy
 from dask_aws.controller.config import OperatorConfig
-from dask_aws.controller.diff import merge_patch
+from dask_aws.controller.diff import merge_patch, status_patch
 from dask_aws.controller.fit import cut
 from dask_aws.controller.state import of
 from dask_aws.crd import GROUP, PLURAL, VERSION
@@ -25,6 +25,7 @@ POLICIES = (GROUP, VERSION, POLICY_PLURAL)
 POLICY_SECONDS = 10.0  # how often a policy's status.used is brought up to date
 FINALIZER = f"{GROUP}/finalizer"
 TICK = 2.0  # how often each object's timer wakes; step.py decides whether anything is due
+WRITTEN = "dask_aws_written_status"  # memo key: the status this process last patched
 WATCH_STALL_SECONDS = 60.0
 TIMER_EXIT_WAIT_SECONDS = 20.0
 CANCELLATION_POLL_SECONDS = 1.0
@@ -64,10 +65,12 @@ def config_of(memo: Any) -> OperatorConfig:
     return config if isinstance(config, OperatorConfig) else OperatorConfig()
 
 
-def apply_output(out: step.StepOutput, body: Any, patch: Any) -> None:
+def apply_output(out: step.StepOutput, body: Any, patch: Any, memo: Any) -> None:
     if out.status is not None:
         # An empty patch is not sent: kopf skips it.
-        patch.status.update(merge_patch(body.get("status"), out.status))
+        written = memo.get(WRITTEN)
+        patch.status.update(status_patch(body.get("status"), written, out.status))
+        memo[WRITTEN] = out.status
     for event in out.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
     if out.delete_object:
@@ -109,13 +112,14 @@ def namespace_view(namespace: str | None, kwargs: Any) -> tenancy.Namespace:
 def reconcile(body: Any, memo: Any, patch: Any, namespace: str | None, **kwargs: Any) -> None:
     view = namespace_view(namespace, kwargs)
     out = step.reconcile_object(body, config_of(memo), of(memo), force=True, view=view)
-    apply_output(out, body, patch)
+    apply_output(out, body, patch, memo)
 
 
 @kopf.timer(*RESOURCE, interval=TICK, initial_delay=TICK, backoff=10)
 def resync(body: Any, memo: Any, patch: Any, namespace: str | None, **kwargs: Any) -> None:
     view = namespace_view(namespace, kwargs)
-    apply_output(step.reconcile_object(body, config_of(memo), of(memo), view=view), body, patch)
+    out = step.reconcile_object(body, config_of(memo), of(memo), view=view)
+    apply_output(out, body, patch, memo)
 
 
 @kopf.timer(*POLICIES, interval=POLICY_SECONDS, initial_delay=1.0, backoff=10)

@@ -52,7 +52,7 @@ def job_changed(body: Any, memo: Any, patch: Any, namespace: str | None, **kwarg
         namespace_view(namespace, kwargs),
         force=True,
     )
-    apply_output(out, body, patch)
+    apply_output(out, body, patch, memo)
 
 
 @kopf.timer(*JOBS, interval=TICK, initial_delay=TICK, backoff=10)
@@ -61,7 +61,7 @@ def job_tick(body: Any, memo: Any, patch: Any, namespace: str | None, **kwargs: 
     out = jobs.reconcile_job(
         body, config_of(memo), state, _clusters(kwargs), namespace_view(namespace, kwargs)
     )
-    apply_output(out, body, patch)
+    apply_output(out, body, patch, memo)
 
 
 @kopf.on.delete(*JOBS, retries=None)
