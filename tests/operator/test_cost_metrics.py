@@ -3,6 +3,9 @@ cost, the namespace's hourly total; all gone with the object."""
 
 from __future__ import annotations
 
+import sys
+import threading
+
 from prometheus_client import REGISTRY
 
 from dask_aws.controller import metrics
@@ -39,3 +42,36 @@ def test_cluster_series_are_set_summed_per_namespace_and_removed() -> None:
     assert _value("dask_aws_namespace_hourly_usd", namespace="team-m") == 0.5
     metrics.observe_cluster(b, None)
     assert _value("dask_aws_namespace_hourly_usd", namespace="team-m") == 0
+
+
+def test_steps_of_many_clusters_at_once_do_not_break_each_other() -> None:
+    # kopf runs steps in threads; the 1,000-cluster run lost status patches to "dictionary
+    # changed size during iteration" raised here while another step replaced its series.
+    errors: list[BaseException] = []
+    status = _status("0.01", 1)
+
+    def steps(worker: int) -> None:
+        try:
+            for n in range(1000):
+                meta = {"uid": f"race-{worker}-{n % 100}", "namespace": "team-race", "name": "c"}
+                metrics.observe_cluster(meta, status if n % 3 else None)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=steps, args=(w,)) for w in range(8)]
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns often, as under a loaded operator
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switching)
+    for worker in range(8):
+        for n in range(100):
+            metrics.observe_cluster(
+                {"uid": f"race-{worker}-{n}", "namespace": "team-race", "name": "c"}, None
+            )
+    assert errors == []
+    assert _value("dask_aws_namespace_hourly_usd", namespace="team-race") == 0

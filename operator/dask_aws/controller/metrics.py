@@ -5,6 +5,7 @@ The chart's Grafana dashboard reads exactly these (tests/chart/test_dashboard.py
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -60,6 +61,7 @@ _phases: dict[str, str] = {}
 _job_phases: dict[str, str] = {}
 # What each cluster's series are, by uid: to remove them with the object.
 _series: dict[str, tuple[str, str, list[str], float]] = {}
+_series_lock = threading.Lock()
 
 
 def _count_phases(
@@ -94,6 +96,13 @@ def instrument(session: boto3.Session) -> boto3.Session:
 
 def observe_cluster(meta: Any, status: ClusterStatus | None) -> None:
     """Sets (status) or removes (None) one cluster's worker and cost series."""
+    # Steps of different objects run at once in kopf's threads: the namespace total reads
+    # every series while another step replaces its own.
+    with _series_lock:
+        _observe_cluster(meta, status)
+
+
+def _observe_cluster(meta: Any, status: ClusterStatus | None) -> None:
     uid, namespace, name = meta["uid"], meta.get("namespace") or "", meta["name"]
     old = _series.pop(uid, None)
     if old is not None:
