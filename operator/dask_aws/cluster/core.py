@@ -274,15 +274,17 @@ class ECSCluster(Cluster):
         result = await asyncio.to_thread(self._reconcile, self._desired, retire)
         if result is None:
             return None
-        # A step that failed may have created what no record holds: then deletion looks.
         seen, found = self._memory.seen, result.status.aws
-        failed = result.error is not None or seen is None
-        self._teardown.known = None if failed else list(found.created)
-        self._teardown.tasks = (
-            KnownTasks.of(found.cluster_arn, seen.live, found.scheduler_task_arn)
-            if seen is not None and not failed and found.cluster_arn
-            else None
-        )
+        if result.error is not None or seen is None:
+            # A step that failed may have created what no record holds: then deletion looks.
+            self._teardown.known, self._teardown.tasks = None, None
+        else:
+            self._teardown.known = list(found.created)
+            self._teardown.tasks = (
+                KnownTasks.of(found.cluster_arn, seen.live, found.scheduler_task_arn)
+                if found.cluster_arn
+                else None
+            )
         if result.error is None:
             self._retire_first -= retire
             self._last_error = None

@@ -299,8 +299,7 @@ class DataPlane:
         task = runtime.task
         for stamp_field in ("pull_started_at", "pull_stopped_at", "started_at", "connectivity_at"):
             taskstate.stamp(task, stamp_field)
-        task.connectivity = "CONNECTED"
-        taskstate.attach_eni(task)
+        task.connectivity = "CONNECTED"  # its ENI was attached at PENDING, which it passed
         for container in task.containers:
             if container.name in runtime.processes or self.simulated:
                 taskstate.set_container(container, "RUNNING")
