@@ -65,6 +65,17 @@ def config_of(memo: Any) -> OperatorConfig:
     return config if isinstance(config, OperatorConfig) else OperatorConfig()
 
 
+def latest(body: Any, memo: Any) -> Any:
+    """kopf's copy of the object with the status this process last wrote. Only this
+    operator writes the status, so what it wrote is the status; kopf's copy comes from the
+    watch stream, which falls minutes behind when a thousand objects change at once, and a
+    step that took a status from before its first write for the status itself would start
+    every condition's lastTransitionTime and the cost's accrual over. After a restart
+    nothing was written yet, and kopf's copy (listed at start) is the status."""
+    written = memo.get(WRITTEN)
+    return body if written is None else {**body, "status": written}
+
+
 def apply_output(out: step.StepOutput, body: Any, patch: Any, memo: Any) -> None:
     if out.status is not None:
         # An empty patch is not sent: kopf skips it.
@@ -111,14 +122,16 @@ def namespace_view(namespace: str | None, kwargs: Any) -> tenancy.Namespace:
 @kopf.on.update(*RESOURCE, field="spec", backoff=10, retries=None)
 def reconcile(body: Any, memo: Any, patch: Any, namespace: str | None, **kwargs: Any) -> None:
     view = namespace_view(namespace, kwargs)
-    out = step.reconcile_object(body, config_of(memo), of(memo), force=True, view=view)
+    out = step.reconcile_object(
+        latest(body, memo), config_of(memo), of(memo), force=True, view=view
+    )
     apply_output(out, body, patch, memo)
 
 
 @kopf.timer(*RESOURCE, interval=TICK, initial_delay=TICK, backoff=10)
 def resync(body: Any, memo: Any, patch: Any, namespace: str | None, **kwargs: Any) -> None:
     view = namespace_view(namespace, kwargs)
-    out = step.reconcile_object(body, config_of(memo), of(memo), view=view)
+    out = step.reconcile_object(latest(body, memo), config_of(memo), of(memo), view=view)
     apply_output(out, body, patch, memo)
 
 

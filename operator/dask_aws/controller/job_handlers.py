@@ -9,7 +9,14 @@ import kopf
 
 from dask_aws.controller import jobs
 from dask_aws.controller.fit import cut
-from dask_aws.controller.handlers import RESOURCE, TICK, apply_output, config_of, namespace_view
+from dask_aws.controller.handlers import (
+    RESOURCE,
+    TICK,
+    apply_output,
+    config_of,
+    latest,
+    namespace_view,
+)
 from dask_aws.crd import GROUP, VERSION
 from dask_aws.jobs.crd import PLURAL as JOB_PLURAL
 
@@ -45,7 +52,7 @@ def _clusters(kwargs: Any) -> dict[tuple[str, str], jobs.ClusterEntry]:
 def job_changed(body: Any, memo: Any, patch: Any, namespace: str | None, **kwargs: Any) -> None:
     state = jobs.state_of(memo)
     out = jobs.reconcile_job(
-        body,
+        latest(body, memo),
         config_of(memo),
         state,
         _clusters(kwargs),
@@ -59,7 +66,11 @@ def job_changed(body: Any, memo: Any, patch: Any, namespace: str | None, **kwarg
 def job_tick(body: Any, memo: Any, patch: Any, namespace: str | None, **kwargs: Any) -> None:
     state = jobs.state_of(memo)
     out = jobs.reconcile_job(
-        body, config_of(memo), state, _clusters(kwargs), namespace_view(namespace, kwargs)
+        latest(body, memo),
+        config_of(memo),
+        state,
+        _clusters(kwargs),
+        namespace_view(namespace, kwargs),
     )
     apply_output(out, body, patch, memo)
 
