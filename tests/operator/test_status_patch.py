@@ -8,7 +8,7 @@ import kopf
 import pytest
 
 from dask_aws.controller import handlers, step
-from dask_aws.controller.diff import merge_patch, status_patch
+from dask_aws.controller.diff import Written, merge_patch, status_patch
 
 STATUS = {
     "phase": "Running",
@@ -56,16 +56,32 @@ def test_a_lagging_copy_does_not_hide_what_the_last_patch_wrote() -> None:
     scaling = {"phase": "Scaling", "workers": {"running": 2, "pending": 2}}
     ready = {"phase": "Running", "workers": {"running": 4, "pending": 0}}
     assert merge_patch(before, ready) == {"workers": {"running": 4}}
-    assert status_patch(before, scaling, ready) == {
+    assert status_patch(before, Written(scaling, "7"), ready, "8") == {
         "phase": "Running",
         "workers": {"running": 4, "pending": 0},
     }
 
 
+def test_a_copy_from_before_the_last_patch_is_not_diffed_against() -> None:
+    # kopf's copy still has the version it had when the last patch went: it predates that
+    # patch, and against it a quiet step would send its whole status again.
+    ready = {"phase": "Running", "workers": {"running": 4, "pending": 0}}
+    assert status_patch({}, Written(ready, "7"), ready, "7") == {}
+    assert status_patch({}, Written(ready, "7"), {**ready, "phase": "Scaling"}, "7") == {
+        "phase": "Scaling"
+    }
+
+
+def test_a_newer_copy_shows_what_somebody_else_wrote() -> None:
+    ready = {"phase": "Running", "message": None}
+    edited = {"phase": "Running", "message": "set by hand"}
+    assert status_patch(edited, Written(ready, "7"), ready, "9") == {"message": None}
+
+
 def test_nothing_is_sent_when_the_copy_and_the_last_patch_agree() -> None:
     current = {k: v for k, v in STATUS.items() if v is not None}
-    assert status_patch(current, STATUS, STATUS) == {}
-    assert status_patch(current, None, STATUS) == {}
+    assert status_patch(current, Written(STATUS, "3"), STATUS, "4") == {}
+    assert status_patch(current, None, STATUS, "4") == {}
 
 
 def test_a_step_reads_the_status_it_wrote_not_kopfs_lagging_copy(
@@ -86,12 +102,15 @@ def test_a_step_reads_the_status_it_wrote_not_kopfs_lagging_copy(
         return step.StepOutput(status=written)
 
     monkeypatch.setattr(step, "reconcile_object", step_reading_its_status)
-    lagging = {"metadata": {"uid": "u", "name": "c", "namespace": "n"}, "spec": {}, "status": {}}
+    meta = {"uid": "u", "name": "c", "namespace": "n", "resourceVersion": "7"}
+    lagging = {"metadata": meta, "spec": {}, "status": {}}
     memo: dict[str, Any] = {}
     indexes = {"policies_by_namespace": {}, "clusters_by_namespace": {}}
-    for _ in range(2):
-        handlers.resync(body=lagging, memo=memo, patch=kopf.Patch(), namespace="n", **indexes)
+    patches = [kopf.Patch(), kopf.Patch()]
+    for patch in patches:
+        handlers.resync(body=lagging, memo=memo, patch=patch, namespace="n", **indexes)
     # The first step of this process has only kopf's copy (listed at start-up); the next
-    # reads what the first wrote, however old kopf's copy is.
+    # reads what the first wrote, however old kopf's copy is, and writes nothing again.
     assert seen == [{}, written]
+    assert patches[0] == {"status": written} and patches[1] == {}
     assert lagging["status"] == {}  # kopf's own copy is left as kopf keeps it

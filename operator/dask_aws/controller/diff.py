@@ -7,6 +7,7 @@ unchanged statuses would be a thousand writes a minute for nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -29,16 +30,31 @@ def merge_patch(current: Any, desired: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
+@dataclass(frozen=True)
+class Written:
+    """The status this process last patched, and the resourceVersion of kopf's copy of the
+    object when it did: while kopf's copy still has that version, it predates the patch."""
+
+    status: dict[str, Any]
+    version: str | None
+
+
 def status_patch(
-    current: Any, written: dict[str, Any] | None, desired: dict[str, Any]
+    current: Any, written: Written | None, desired: dict[str, Any], version: str | None
 ) -> dict[str, Any]:
     """The patch that makes an object's status `desired`. `current` is kopf's copy of the
-    object, which lags behind the API server when the watch stream is slow (a thousand
-    objects starting at once); `written` is the status this operator last patched. A field
-    the lagging copy shows as already desired may still hold what the last patch wrote, so
-    whatever differs from either goes: at most a few fields more, never a lost update."""
-    patch = merge_patch(current, desired)
-    return patch if written is None else _union(merge_patch(written, desired), patch)
+    object at resourceVersion `version`; it lags behind the API server when the watch stream
+    is slow (a thousand objects changing at once), and `written` is what this operator last
+    patched. A copy from before that patch says nothing the patch did not overwrite, so only
+    the difference from `written` goes (against the copy, a quiet step would send its whole
+    status again to make no change). A newer copy may hold what somebody else wrote, or what
+    our patch did not get to write when it failed, so then whatever differs from either goes."""
+    if written is None:
+        return merge_patch(current, desired)
+    since_written = merge_patch(written.status, desired)
+    if version is not None and version == written.version:
+        return since_written
+    return _union(since_written, merge_patch(current, desired))
 
 
 def _union(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from urllib3.exceptions import HTTPError
 
 from dask_aws.controller import kube, step, tenancy
 from dask_aws.controller.config import OperatorConfig
-from dask_aws.controller.diff import merge_patch, status_patch
+from dask_aws.controller.diff import Written, merge_patch, status_patch
 from dask_aws.controller.fit import cut
 from dask_aws.controller.state import of
 from dask_aws.crd import GROUP, PLURAL, VERSION
@@ -73,15 +73,17 @@ def latest(body: Any, memo: Any) -> Any:
     every condition's lastTransitionTime and the cost's accrual over. After a restart
     nothing was written yet, and kopf's copy (listed at start) is the status."""
     written = memo.get(WRITTEN)
-    return body if written is None else {**body, "status": written}
+    return body if written is None else {**body, "status": written.status}
 
 
 def apply_output(out: step.StepOutput, body: Any, patch: Any, memo: Any) -> None:
     if out.status is not None:
         # An empty patch is not sent: kopf skips it.
-        written = memo.get(WRITTEN)
-        patch.status.update(status_patch(body.get("status"), written, out.status))
-        memo[WRITTEN] = out.status
+        version = body.get("metadata", {}).get("resourceVersion")
+        patch.status.update(
+            status_patch(body.get("status"), memo.get(WRITTEN), out.status, version)
+        )
+        memo[WRITTEN] = Written(out.status, version)
     for event in out.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
     if out.delete_object:
