@@ -13,12 +13,17 @@ import datetime
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from distributed.security import Security
+
+if TYPE_CHECKING:
+    # Imported where a Security is made: the operator makes certificates for every
+    # cluster but a client only for the few it talks to (engine/scheduler_api.py says why).
+    from distributed.security import Security
 
 # Keys of the JSON document in the cluster's Secrets Manager secret. `tls.*` is what the
 # scheduler and workers present, `client.*` what clients (the operator, notebooks) present;
@@ -78,12 +83,16 @@ def security_from_secret(data: Mapping[str, str]) -> Security:
     """A client's Security from the operator's connection Secret (its values decoded):
     ca.crt, tls.crt, tls.key; a plain tcp:// cluster's Secret has none and needs none."""
     if "tls.key" not in data:
+        from distributed.security import Security
+
         return Security()  # type: ignore[no-untyped-call]
     return client_security(data["ca.crt"], data["tls.crt"], data["tls.key"])
 
 
 def client_security(ca: str, cert: str, key: str) -> Security:
     """What a Dask client needs to connect: PEM contents, no files."""
+    from distributed.security import Security
+
     return Security(  # type: ignore[no-untyped-call]
         tls_ca_file=ca, tls_client_cert=cert, tls_client_key=key, require_encryption=True
     )

@@ -17,16 +17,17 @@ import inspect
 import ipaddress
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-from distributed.comm.core import connect
-from distributed.core import send_recv
-from distributed.protocol.pickle import dumps
-from distributed.security import Security
 
 from dask_aws.engine import demand_probe
 from dask_aws.engine.demand import Demand
+
+# distributed (with numpy) is about 30 MiB of an operator's memory, and only clusters that
+# autoscale, idle out or retire workers talk to their scheduler: it is imported on the
+# first call, not with the operator.
+if TYPE_CHECKING:
+    from distributed.security import Security
 
 TIMEOUT = 10.0
 RETIRE_TIMEOUT = 120.0  # retiring moves the workers' data to others first
@@ -54,6 +55,9 @@ def _call(endpoint: Endpoint, op: str, timeout: float = TIMEOUT, **kwargs: Any) 
     if os.environ.get("DASK_AWS_LOOPBACK_ONLY") == "1" and not _loopback(endpoint.address):
         # Tests and the local AWS must never send traffic off this machine.
         raise SchedulerUnreachable(f"{endpoint}: not a loopback address (DASK_AWS_LOOPBACK_ONLY=1)")
+    from distributed.comm.core import connect
+    from distributed.core import send_recv
+
     security = endpoint.security
 
     async def call() -> Any:
@@ -154,4 +158,6 @@ def probe_function() -> bytes:
 
 def _pickled(value: object) -> bytes:
     """As Client.run_on_scheduler pickles what it sends (distributed's pickle)."""
+    from distributed.protocol.pickle import dumps
+
     return bytes(dumps(value))  # type: ignore[no-untyped-call]
