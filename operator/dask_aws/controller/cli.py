@@ -25,6 +25,25 @@ class ObjectFormatter(logging.Formatter):
         return super().format(record)
 
 
+#: kopf logs every handler run at INFO; these run on every 2 s tick of every object or on
+#: every watch event, mostly to find that nothing is due: at 1,000 objects 30,000 lines a
+#: minute that say nothing. Their failures, and everything a step does, are still logged.
+ROUTINE = tuple(
+    f"{kind} '{name}' succeeded."
+    for kind, name in (
+        ("Timer", "resync"),
+        ("Timer", "job_tick"),
+        ("Timer", "policy_usage"),
+        ("Handler", "seen"),
+    )
+)
+
+
+class RoutineFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg in ROUTINE)
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("operator", help="run the DaskAwsCluster operator")
     parser.add_argument(
@@ -87,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
 
     handler = logging.StreamHandler()
     handler.setFormatter(ObjectFormatter(LOG_FORMAT))
+    if not args.verbose:
+        handler.addFilter(RoutineFilter())
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
     for noisy in ("botocore", "urllib3", "kubernetes"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
