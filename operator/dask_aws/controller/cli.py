@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
     # Imported for what importing does: registering the clusters' and jobs' handlers.
     import dask_aws.controller.job_handlers  # noqa: F401  (imports handlers.py too)
-    from dask_aws.controller import kube
+    from dask_aws.controller import heap, kube
 
     handler = logging.StreamHandler()
     handler.setFormatter(ObjectFormatter(LOG_FORMAT))
@@ -112,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
     for noisy in ("botocore", "urllib3", "kubernetes"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     config = config_from(args)
+    heap.start()
     if config.metrics_port:
         start_http_server(config.metrics_port, addr=args.bind)
     liveness = f"http://{args.bind}:{config.probe_port}/healthz" if config.probe_port else None
