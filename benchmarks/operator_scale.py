@@ -235,6 +235,7 @@ class Run:
     rss_start: int = 0
     changed_in_steady: int = 0  # objects whose resourceVersion moved during the steady window
     changed_fields: Counter[str] = field(default_factory=Counter)  # what moved, by path
+    changed_examples: list[str] = field(default_factory=list)  # a few, with both values
     left: list[str] = field(default_factory=list)
     left_first: list[str] = field(default_factory=list)
     operator_log: str = ""
@@ -273,7 +274,10 @@ def run_one(cp: ControlPlane, count: int, steady: float, resync: str, work: Path
                     != obj["metadata"]["resourceVersion"]
                 ):
                     run.changed_in_steady += 1
-                    run.changed_fields.update(_changed(old, obj))
+                    paths = _changed(old, obj)
+                    run.changed_fields.update(paths)
+                    if len(run.changed_examples) < 3:
+                        run.changed_examples += [_example(old, obj, p) for p in paths[:2]]
             if not all(is_ready(o, 2) for o in after):
                 run.error = "some object left Ready during the steady window"
             cp.kubectl("scale", "dac", "--all", "-n", ns, "--replicas=4", timeout=300)
@@ -377,6 +381,7 @@ def print_run(run: Run, resync: str) -> None:
         ["Kubernetes writes on DaskAwsClusters per minute", _fmt(_per_minute(writes, window))],
         ["objects whose resourceVersion moved", f"{run.changed_in_steady}/{n}"],
         ["what moved (path: objects)", _ops(run.changed_fields)],
+        ["for example (object path: before -> after)", "; ".join(run.changed_examples) or "-"],
         ["operator CPU seconds per minute", _fmt(_per_minute(s.cpu, window), 2)],
         ["operator CPU ms per cluster per minute", _fmt(1000 * _per_minute(s.cpu, window) / n)],
         [
@@ -433,6 +438,18 @@ def print_targets(run: Run, resync: float) -> None:
 
 def _mutating(operation: str) -> bool:
     return not operation.startswith(("Describe", "List", "Get"))
+
+
+def _example(old: Any, new: Any, path: str) -> str:
+    """One moved value, so that a rewrite can be told from a change."""
+
+    def at(obj: Any) -> Any:
+        for part in path.strip(".").split("."):
+            key = part.split("[")[0]
+            obj = obj.get(key) if isinstance(obj, dict) else None
+        return obj
+
+    return f"{new['metadata']['name']} {path}: {at(old)!r} -> {at(new)!r}"
 
 
 def _ops(counter: Counter[str]) -> str:

@@ -14,7 +14,7 @@ import ctypes.util
 import threading
 from collections.abc import Callable
 
-TRIM_SECONDS = 30.0
+TRIM_SECONDS = 10.0
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
