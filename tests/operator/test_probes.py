@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import kopf
@@ -18,7 +19,9 @@ def test_probe_passes_while_the_watch_keeps_up_and_fails_when_it_stalls(
     monkeypatch.setattr(kube, "list_cluster_versions", lambda namespaces: dict(listed))
     monkeypatch.setattr(handlers.time, "monotonic", lambda: clock[0])
     memo: dict[str, Any] = {}
-    handlers.seen(body={"metadata": {"uid": "uid-1", "resourceVersion": "10"}}, memo=memo)
+    asyncio.run(
+        handlers.seen(body={"metadata": {"uid": "uid-1", "resourceVersion": "10"}}, memo=memo)
+    )
     assert handlers.watch_is_alive(memo=memo) == {"clusters": 1}
 
     listed["uid-1"] = "11"  # changed on the server; the watch has not told us yet
@@ -27,5 +30,7 @@ def test_probe_passes_while_the_watch_keeps_up_and_fails_when_it_stalls(
     with pytest.raises(kopf.PermanentError, match="watch stalled"):
         handlers.watch_is_alive(memo=memo)
 
-    handlers.seen(body={"metadata": {"uid": "uid-1", "resourceVersion": "11"}}, memo=memo)
+    asyncio.run(
+        handlers.seen(body={"metadata": {"uid": "uid-1", "resourceVersion": "11"}}, memo=memo)
+    )
     assert handlers.watch_is_alive(memo=memo) == {"clusters": 1}  # caught up: healthy again

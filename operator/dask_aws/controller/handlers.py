@@ -105,13 +105,17 @@ def apply_output(out: step.StepOutput, body: Any, patch: Any, memo: Any) -> None
 
 # What a step needs of its namespace, kept by kopf from the watches (filled before any
 # handler runs): the DaskAwsPolicies and the clusters with their spec and status.
+# The indexes and `seen` run for every watch event and touch no AWS: they are coroutines,
+# run on kopf's loop. As functions they ran in the 16 threads that the steps' AWS calls
+# fill while a thousand clusters are created, and an object's events waited there for
+# minutes: its handlers and timer were given copies that old.
 @kopf.index(*POLICIES)
-def policies_by_namespace(namespace: str | None, name: str, spec: Any, **_: Any) -> Any:
+async def policies_by_namespace(namespace: str | None, name: str, spec: Any, **_: Any) -> Any:
     return {namespace: (name, copy.deepcopy(dict(spec)))}
 
 
 @kopf.index(*RESOURCE)
-def clusters_by_namespace(
+async def clusters_by_namespace(
     namespace: str | None, uid: str, spec: Any, status: Any, meta: Any, **_: Any
 ) -> Any:
     if meta.get("deletionTimestamp"):
@@ -173,7 +177,7 @@ def delete(body: Any, memo: Any, patch: Any, retry: int, **_: Any) -> None:
 
 
 @kopf.on.event(*RESOURCE)
-def seen(body: Any, memo: Any, **_: Any) -> None:
+async def seen(body: Any, memo: Any, **_: Any) -> None:
     meta = body.get("metadata", {})
     if meta.get("uid"):
         memo.setdefault("seen", {})[meta["uid"]] = meta.get("resourceVersion")

@@ -24,8 +24,8 @@ JOBS = (GROUP, VERSION, JOB_PLURAL)
 DELETE_RETRY_SECONDS = 2.0
 
 
-@kopf.index(*RESOURCE)
-def clusters_by_name(
+@kopf.index(*RESOURCE)  # a coroutine, as handlers.py's indexes are (it says why)
+async def clusters_by_name(
     namespace: str | None, name: str, uid: str, spec: Any, status: Any, meta: Any, **_: Any
 ) -> Any:
     """Each DaskAwsCluster by (namespace, name), for the jobs that use them: a job reads its
