@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import threading
+import time
 from collections.abc import Callable
 
 TRIM_SECONDS = 10.0
 
 
+@functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim; None where the C library has none (musl, macOS)."""
+    """glibc's malloc_trim; None where the C library has none (musl, macOS). Looked up once:
+    find_library runs ldconfig in a child process."""
     name = ctypes.util.find_library("c")
     if name is None:
         return None
@@ -45,7 +49,8 @@ def start(interval: float = TRIM_SECONDS) -> threading.Thread | None:
         return None
 
     def loop() -> None:
-        while not threading.Event().wait(interval):
+        while True:
+            time.sleep(interval)
             trim()
 
     thread = threading.Thread(target=loop, name="dask-aws-heap-trim", daemon=True)
