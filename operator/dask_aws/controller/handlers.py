@@ -46,7 +46,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.reporting_instance = socket.gethostname()[:128]
     settings.watching.server_timeout = 300  # recycle watches, so a silent one cannot last
     settings.watching.client_timeout = 330
-    settings.execution.max_workers = 16
+    settings.execution.max_workers = kube.HANDLER_THREADS
     # No cluster-scoped reads: the CRD is installed before the operator starts and the
     # namespaces are named exactly, so kopf need not watch CRDs or namespaces (the chart's
     # namespaced mode then grants nothing cluster-wide).

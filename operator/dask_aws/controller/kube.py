@@ -17,6 +17,8 @@ from dask_aws.jobs.crd import PLURAL as JOB_PLURAL
 from dask_aws.tenancy.crd import PLURAL as POLICY_PLURAL
 
 JOB_LABEL = f"{GROUP}/job"  # on a DaskAwsJob's own cluster: the job's name
+# kopf's executor threads (handlers.configure); each handler may call the API from one.
+HANDLER_THREADS = 16
 
 
 @functools.cache
@@ -25,7 +27,12 @@ def api_client() -> client.ApiClient:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
-    return client.ApiClient()
+    settings = client.Configuration.get_default_copy()
+    # The client's default pool is 5 connections per CPU (10 on 2 cores): with more handler
+    # threads than that, urllib3 closed the extra connections after each call ("Connection
+    # pool is full, discarding connection") and the next call opened a new TLS connection.
+    settings.connection_pool_maxsize = max(settings.connection_pool_maxsize, HANDLER_THREADS)
+    return client.ApiClient(settings)
 
 
 def secret_name(cluster_name: str) -> str:
