@@ -44,6 +44,7 @@ from benchmarks.scale_up import (
     legacy_entry_points,
     spawn,
 )
+from benchmarks.signals import exit_on_sigterm
 from dask_aws.local import LocalAws
 
 
@@ -169,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0, help="per cluster, seconds")
     parser.add_argument("--no-peer", action="store_true", help="skip dask-cloudprovider")
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     sizes = [int(x) for x in args.workers.split(",") if x.strip()]
 
     began = time.monotonic()

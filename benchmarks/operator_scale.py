@@ -54,6 +54,7 @@ from tests.k8s.controlplane import ControlPlane, resolve_bin_dir
 
 from benchmarks.measure import RecordedAws
 from benchmarks.scale_up import _fmt, _git, _sizes, _table
+from benchmarks.signals import exit_on_sigterm
 
 ROOT = Path(__file__).resolve().parent.parent
 CRDS = ROOT / "crds"
@@ -478,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resync", default="60", help="DASK_AWS_RESYNC_SECONDS for the operator")
     parser.add_argument("--keep-logs", type=Path, help="keep the operators' logs in this folder")
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     started = time.monotonic()
     print(
         f"operator_scale: {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, "

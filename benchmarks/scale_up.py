@@ -40,6 +40,7 @@ from typing import IO, Any
 from benchmarks.floor import CallFloor, aws_call_floor
 from benchmarks.floor import describe as describe_floor
 from benchmarks.measure import KINDS, RecordedAws, snapshot, stopped_reasons
+from benchmarks.signals import exit_on_sigterm
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = ROOT / "benchmarks"
@@ -690,6 +691,7 @@ def main(argv: list[str] | None = None) -> int:
         help="runs per (implementation, N); seconds are their median, calls the first run's",
     )
     args = parser.parse_args(argv)
+    exit_on_sigterm()
 
     import dask
     import distributed
