@@ -243,3 +243,16 @@ def test_local_up_command_serves_and_cleans_up() -> None:
     assert process.returncode == 0, output
     assert "stopped" in output
     assert not alive(tree)
+
+
+def test_stop_removes_the_log_it_named_and_keeps_one_the_caller_named(tmp_path: Path) -> None:
+    own = LocalAws(simulated=True).start()
+    assert own.log_path is not None and own.log_path.exists()
+    made = own.log_path
+    own.stop()
+    assert not made.exists()
+
+    named = tmp_path / "local-aws.log"
+    with LocalAws(simulated=True, log_path=named):
+        pass
+    assert named.read_text()  # the server's start-up lines, still there to read

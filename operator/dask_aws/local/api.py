@@ -81,6 +81,8 @@ class LocalAws:
         self.port = 0
         self.pid: int | None = None
         self.log_path: Path | None = Path(log_path) if log_path is not None else None
+        # A log this object named itself goes with stop(); one the caller named is kept.
+        self._own_log = log_path is None
         self._process: subprocess.Popen[bytes] | None = None
         self._known_groups: set[int] = set()
 
@@ -197,6 +199,10 @@ class LocalAws:
                     os.killpg(pgid, signal.SIGKILL)
             self._process = None
             atexit.unregister(self._atexit_guard)
+            if self._own_log and self.log_path is not None:
+                # Hundreds of them gathered in /tmp after a day of test runs.
+                self.log_path.unlink(missing_ok=True)
+                self.log_path = None
 
     def _terminate_server(self, grace: float) -> None:
         process = self._process
