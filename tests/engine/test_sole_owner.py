@@ -140,3 +140,35 @@ def test_the_default_network_is_the_default_subnets_read_in_one_call(
         assert set(found.subnets) == {s["SubnetId"] for s in defaults if s["DefaultForAz"]}
     finally:
         aws.ec2.delete_subnet(SubnetId=extra["SubnetId"])
+
+
+@pytest.mark.parametrize(
+    ("registered", "scheduler_waits"),
+    [(2, False), (1, True), (None, True)],
+    ids=["all-registered", "one-starting", "cluster-gone"],
+)
+def test_the_scheduler_outlives_workers_that_may_still_be_starting(
+    local_aws_simulated: Any, registered: int | None, scheduler_waits: bool
+) -> None:
+    # A nanny told to stop while its worker starts waits for the worker to register; with
+    # its scheduler stopped in the same breath it cannot, and the task waits out its stop
+    # timeout. So unless the scheduler has every worker, it is stopped once they are.
+    aws, log = aws_for(local_aws_simulated.endpoint_url)
+    tgt, memory = target(f"sole-order-{registered}".lower(), workers=SMALL), Memory(new_owner=True)
+    ready = converge(aws, tgt, memory)[-1]
+    tasks = known(memory, ready)
+    stopped: list[str] = []
+    aws.ecs.meta.events.register(
+        "provide-client-params.ecs.StopTask", lambda params, **_: stopped.append(params["task"])
+    )
+    teardown = Teardown(aws, tgt, timeout=60)
+    teardown.known, teardown.tasks = list(ready.status.aws.created), tasks
+    teardown.registered_workers = lambda: registered
+    mark = log.mark()
+    teardown()
+
+    assert stopped == [*tasks.workers, tasks.scheduler]
+    calls = [c for c in log.calls[mark:] if c in ("StopTask", "DescribeTasks")]
+    before_scheduler = calls[: len(tasks.workers) + 1]
+    assert ("DescribeTasks" in before_scheduler) is scheduler_waits, calls
+    assert tagged_resources(aws, tgt.owner.uid) == []

@@ -4,9 +4,11 @@ and garbage collection (after asyncio.run) each delete what it created."""
 from __future__ import annotations
 
 import signal
+import time
 
 import pytest
 
+from dask_aws.aws.task_definitions import STOP_TIMEOUT
 from dask_aws.local import LocalAws
 from tests.fixtures.aws_clients import aws_for
 from tests.fixtures.leaks import tagged_resources
@@ -33,8 +35,12 @@ def _assert_nothing_left(local: LocalAws, uid: str) -> None:
 def test_interpreter_exit_without_close(local_aws: LocalAws) -> None:
     child = spawn(READY + "sys.exit(0)\n", local_aws_env(local_aws))
     uid = read_line(child, "UID ")
+    ready = time.monotonic()
     _, err = child.communicate(timeout=120)
     assert child.returncode == 0, err
+    # Its worker was still starting: had the scheduler gone first, the worker's task would
+    # have waited out its stop timeout (62 s before the scheduler was made to wait).
+    assert time.monotonic() - ready < STOP_TIMEOUT
     assert "interpreter is exiting" in err
     assert "IOLoop is closed" not in err and "Traceback" not in err
     _assert_nothing_left(local_aws, uid)
@@ -74,7 +80,9 @@ def test_garbage_collection_without_close(local_aws: LocalAws) -> None:
     child = spawn(GC_CHILD, local_aws_env(local_aws))
     try:
         uid = read_line(child, "UID ")
+        ready = time.monotonic()
         assert read_line(child, "LEFT ") == "0"
+        assert time.monotonic() - ready < STOP_TIMEOUT  # no worker waited out its timeout
         _assert_nothing_left(local_aws, uid)  # while the process still runs
     finally:
         _, err = child.communicate("", timeout=60)

@@ -10,6 +10,7 @@ after the cluster's IOLoop is gone. A hard kill (SIGKILL, power loss) is what
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -17,6 +18,7 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -59,6 +61,9 @@ class Teardown:
         # The live tasks that step knew (they are all, as only this process starts them):
         # stopped without a listing, once; a retry lists, in case the knowledge was wrong.
         self.tasks: KnownTasks | None = None
+        # How many workers the scheduler has registered (None: unknown, the cluster is gone).
+        # Fewer than the live worker tasks: some worker is still starting.
+        self.registered_workers: Callable[[], int | None] = lambda: None
         _LIVE.add(self)
 
     def __call__(self) -> None:
@@ -71,7 +76,7 @@ class Teardown:
                 return
             deadline = time.monotonic() + self.timeout
             while True:
-                known, tasks, self.tasks = self.known, self.tasks, None
+                known, tasks, self.tasks = self.known, self._ordered(self.tasks), None
                 result = delete(
                     self.aws, self.target, known or (), discover=known is None, tasks=tasks
                 )
@@ -88,6 +93,15 @@ class Teardown:
                     )
                 logger.info("deleting %s: %s", self.target.owner.display, message)
                 time.sleep(RETRY_DELAY)
+
+    def _ordered(self, tasks: KnownTasks | None) -> KnownTasks | None:
+        """`tasks`, told to stop the scheduler after the workers when one may be starting."""
+        if tasks is None or not tasks.workers:
+            return tasks
+        registered = self.registered_workers()
+        if registered is not None and registered >= len(tasks.workers):
+            return tasks  # all of them can say goodbye to a running scheduler
+        return dataclasses.replace(tasks, workers_first=True)
 
     def quietly(self, why: str) -> None:
         """For finalizers and signal handlers: report instead of raising."""

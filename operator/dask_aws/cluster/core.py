@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 import weakref
-from collections.abc import Awaitable, Generator, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -100,6 +100,7 @@ class ECSCluster(Cluster):
         self._progress = Progress(self._say)
         timeout = config.seconds("cleanup-timeout") or 300.0
         self._teardown = cleanup.Teardown(self._aws, self._target, timeout, touched=False)
+        self._teardown.registered_workers = _registered_workers(weakref.ref(self))
         self._finalizer = cleanup.register(self, self._teardown)
         if not self.called_from_running_loop:
             self._loop_runner.start()
@@ -507,6 +508,17 @@ async def _keep(ref: weakref.ref[ECSCluster]) -> None:
             logger.warning("dask-aws: reconcile round failed", exc_info=True)
             delay = 30.0
         del cluster
+
+
+def _registered_workers(cluster: weakref.ref[ECSCluster]) -> Callable[[], int | None]:
+    """How many workers the scheduler has registered, as the cluster last heard; None once
+    the cluster is gone. A weak reference: the teardown must not keep the cluster alive."""
+
+    def count() -> int | None:
+        alive = cluster()
+        return None if alive is None else len(alive.scheduler_info.get("workers") or {})
+
+    return count
 
 
 def _heartbeat_interval() -> float:

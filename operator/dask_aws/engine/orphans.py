@@ -74,6 +74,11 @@ class KnownTasks:
     cluster_arn: str
     workers: tuple[str, ...]
     scheduler: str | None
+    # Some worker may not have registered with the scheduler yet: stop the scheduler only
+    # once the workers have stopped. distributed's nanny, told to close while its worker
+    # starts, first waits for the worker to register, which it cannot once its scheduler is
+    # gone, and the task then waits out its stop timeout (60 s).
+    workers_first: bool = False
 
     @classmethod
     def of(cls, cluster_arn: str, live: Sequence[str], scheduler: str | None) -> KnownTasks:
@@ -97,24 +102,30 @@ def _stop_tasks(
     # says goodbye and exits at once; one whose scheduler went first spends its stop
     # timeout trying to reach it.
     if known is not None and known.cluster_arn == cluster_arn:
-        live = [*known.workers, *filter(None, [known.scheduler])]
+        schedulers = list(filter(None, [known.scheduler]))
+        if wait and known.workers_first:
+            phases = [list(known.workers), schedulers]
+        else:
+            phases = [[*known.workers, *schedulers]]
     else:
         try:
             found = ecs_tasks.observe(aws, target, cluster_arn)
         except aws.ecs.exceptions.ClusterNotFoundException:
             return True
-        live = [t.arn for t in sorted(found, key=lambda t: t.component == "scheduler") if t.live]
-    try:
-        ecs_tasks.stop(aws, cluster_arn, live, "dask-aws: no longer used by the spec")
-    except aws.ecs.exceptions.ClusterNotFoundException:
-        return True
-    if live and wait:
+        by_role = sorted(found, key=lambda t: t.component == "scheduler")
+        phases = [[t.arn for t in by_role if t.live]]
+    for live in filter(None, phases):
+        try:
+            ecs_tasks.stop(aws, cluster_arn, live, "dask-aws: no longer used by the spec")
+        except aws.ecs.exceptions.ClusterNotFoundException:
+            return True
+        if not wait:
+            return False
         try:
             ecs_tasks.wait_stopped(aws, cluster_arn, live)
         except WaiterError as exc:
             raise TransientError("TasksStopping", f"tasks still stopping: {exc}") from exc
-        return True
-    return not live
+    return True
 
 
 def _attempt(
