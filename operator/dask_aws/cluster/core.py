@@ -516,7 +516,7 @@ def _registered_workers(cluster: weakref.ref[ECSCluster]) -> Callable[[], int | 
 
     def count() -> int | None:
         alive = cluster()
-        return None if alive is None else len(alive.scheduler_info.get("workers") or {})
+        return None if alive is None else len(alive.observed)
 
     return count
 
